@@ -1,0 +1,190 @@
+package meta
+
+import (
+	"fmt"
+	"path"
+	"strings"
+)
+
+// Bounds on values a valid manifest may hold. They are far above anything a
+// real tree needs and far below what would exhaust a mount's memory.
+const (
+	MinPieceSize  = 4 << 10
+	MaxPieceSize  = 1 << 30
+	MaxFileSize   = 1 << 50
+	MaxNameLen    = 255  // bytes in one path component, as Linux NAME_MAX
+	MaxPathLen    = 4096 // bytes in a symlink target or path, as Linux PATH_MAX
+	MaxXattrName  = 255
+	MaxXattrValue = 64 << 10
+	MaxXattrs     = 1024 // per entry
+)
+
+// Validate checks the manifest and builds the lookup tables that Lookup,
+// Inode, Nlink and AppendSlices use. Decode calls it; a publisher building a
+// manifest in memory calls it before encoding.
+func (m *Manifest) Validate() error {
+	if m.Format != Format {
+		return fmt.Errorf("manifest: format %q, want %q", m.Format, Format)
+	}
+	if m.Version != Version {
+		return fmt.Errorf("manifest: version %d is not supported (this piecefs reads version %d)", m.Version, Version)
+	}
+	if m.PieceSize < MinPieceSize || m.PieceSize > MaxPieceSize {
+		return fmt.Errorf("manifest: piece size %d outside [%d, %d]", m.PieceSize, MinPieceSize, MaxPieceSize)
+	}
+	for i, p := range m.Pieces {
+		if p.Size <= 0 || p.Size > m.PieceSize {
+			return fmt.Errorf("manifest: piece %d (%s): size %d outside [1, %d]", i, p.Digest, p.Size, m.PieceSize)
+		}
+	}
+	if len(m.Entries) == 0 || m.Entries[0].Path != "." || m.Entries[0].Kind != KindDir {
+		return fmt.Errorf("manifest: the first entry must be the root directory \".\"")
+	}
+	m.index = make(map[string]int, len(m.Entries))
+	m.links = make([]uint32, len(m.Entries))
+	for i := range m.Entries {
+		if err := m.addEntry(i); err != nil {
+			return fmt.Errorf("manifest: entry %d %q: %w", i, m.Entries[i].Path, err)
+		}
+	}
+	// Hardlinks may name entries that come after them, so they resolve last.
+	for i := range m.Entries {
+		if err := m.resolveHardlink(i); err != nil {
+			return fmt.Errorf("manifest: entry %d %q: %w", i, m.Entries[i].Path, err)
+		}
+	}
+	return nil
+}
+
+func (m *Manifest) addEntry(i int) error {
+	e := &m.Entries[i]
+	if i > 0 {
+		if err := validPath(e.Path); err != nil {
+			return err
+		}
+		parent, ok := m.index[path.Dir(e.Path)]
+		if !ok || m.Entries[parent].Kind != KindDir {
+			return fmt.Errorf("parent directory %q is not listed before it", path.Dir(e.Path))
+		}
+		if _, dup := m.index[e.Path]; dup {
+			return fmt.Errorf("duplicate path")
+		}
+		if e.Kind == KindDir {
+			m.links[parent]++
+		}
+	}
+	m.index[e.Path] = i
+	if e.Mode&^07777 != 0 {
+		return fmt.Errorf("mode %#o has bits beyond 07777", e.Mode)
+	}
+	if err := validXattrs(e.Xattrs); err != nil {
+		return err
+	}
+	if e.Kind != KindFile && (e.Size != 0 || len(e.Extents) != 0) {
+		return fmt.Errorf("a %s has no size or extents", e.Kind)
+	}
+	if e.Kind != KindSymlink && e.Kind != KindHardlink && e.Target != "" {
+		return fmt.Errorf("a %s has no target", e.Kind)
+	}
+	switch e.Kind {
+	case KindDir:
+		m.links[i] += 2
+	case KindFile:
+		m.links[i]++
+		return m.validExtents(e)
+	case KindSymlink:
+		m.links[i]++
+		if e.Target == "" || len(e.Target) > MaxPathLen || strings.IndexByte(e.Target, 0) >= 0 {
+			return fmt.Errorf("symlink target must be 1 to %d bytes without NUL", MaxPathLen)
+		}
+	case KindChar, KindBlock, KindFifo:
+		m.links[i]++
+	case KindHardlink:
+		// Counted against its target in resolveHardlink.
+	default:
+		return fmt.Errorf("unknown kind %q", e.Kind)
+	}
+	return nil
+}
+
+func (m *Manifest) validExtents(e *Entry) error {
+	if e.Size < 0 || e.Size > MaxFileSize {
+		return fmt.Errorf("size %d outside [0, %d]", e.Size, int64(MaxFileSize))
+	}
+	e.starts = make([]int64, len(e.Extents))
+	var off int64
+	for j, x := range e.Extents {
+		if x.Piece < 0 || x.Piece >= len(m.Pieces) {
+			return fmt.Errorf("extent %d: piece %d does not exist", j, x.Piece)
+		}
+		p := m.Pieces[x.Piece]
+		if x.Length <= 0 || x.Offset < 0 || x.Offset > p.Size-x.Length {
+			return fmt.Errorf("extent %d: [%d, +%d) lies outside piece %s of %d bytes", j, x.Offset, x.Length, p.Digest, p.Size)
+		}
+		e.starts[j] = off
+		off += x.Length
+		if off > e.Size {
+			return fmt.Errorf("extents hold more than the size %d", e.Size)
+		}
+	}
+	if off != e.Size {
+		return fmt.Errorf("extents hold %d bytes, size says %d", off, e.Size)
+	}
+	return nil
+}
+
+func (m *Manifest) resolveHardlink(i int) error {
+	e := &m.Entries[i]
+	if e.Kind != KindHardlink {
+		return nil
+	}
+	t, ok := m.index[e.Target]
+	if !ok {
+		return fmt.Errorf("hardlink target %q does not exist", e.Target)
+	}
+	switch m.Entries[t].Kind {
+	case KindDir, KindHardlink:
+		return fmt.Errorf("hardlink target %q is a %s", e.Target, m.Entries[t].Kind)
+	}
+	e.target = t
+	m.links[t]++
+	return nil
+}
+
+// validPath accepts what io/fs.ValidPath accepts, minus the root, plus
+// Linux's length limits: no empty, "." or ".." components, no leading or
+// trailing slash, no NUL.
+func validPath(p string) error {
+	if p == "" || p == "." || len(p) > MaxPathLen {
+		return fmt.Errorf("path must be 1 to %d bytes and not the root", MaxPathLen)
+	}
+	if strings.IndexByte(p, 0) >= 0 {
+		return fmt.Errorf("path contains NUL")
+	}
+	for _, c := range strings.Split(p, "/") {
+		switch {
+		case c == "":
+			return fmt.Errorf("path has an empty component")
+		case c == "." || c == "..":
+			return fmt.Errorf("path has a %q component", c)
+		case len(c) > MaxNameLen:
+			return fmt.Errorf("path component longer than %d bytes", MaxNameLen)
+		}
+	}
+	return nil
+}
+
+func validXattrs(x map[string][]byte) error {
+	if len(x) > MaxXattrs {
+		return fmt.Errorf("%d xattrs, more than %d", len(x), MaxXattrs)
+	}
+	for k, v := range x {
+		if k == "" || len(k) > MaxXattrName || strings.IndexByte(k, 0) >= 0 || !strings.Contains(k, ".") {
+			return fmt.Errorf("xattr name %q: want namespace.name, 1 to %d bytes, no NUL", k, MaxXattrName)
+		}
+		if len(v) > MaxXattrValue {
+			return fmt.Errorf("xattr %q: value of %d bytes, more than %d", k, len(v), MaxXattrValue)
+		}
+	}
+	return nil
+}
