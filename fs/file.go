@@ -1,0 +1,70 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+var _ = (gofs.NodeOpener)((*fileNode)(nil))
+
+// Open allows reading only. It keeps no handle: reads need nothing but the
+// entry. The bytes behind an entry are fixed by the manifest's digest, so
+// the kernel may keep the pages it has read across opens
+// (FOPEN_KEEP_CACHE); nothing can make them stale.
+func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
+		return nil, 0, syscall.EROFS
+	}
+	return nil, fuse.FOPEN_KEEP_CACHE, 0
+}
+
+var _ = (gofs.NodeReader)((*fileNode)(nil))
+
+// Read reads up to len(dest) bytes at off through the FileReader. A read
+// at or past the end returns nothing; one that crosses it is shortened.
+func (f *fileNode) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if off < 0 {
+		return nil, syscall.EINVAL
+	}
+	e := f.entry()
+	p := clamp(dest, off, e.Size)
+	if len(p) == 0 {
+		return fuse.ReadResultData(nil), 0
+	}
+	n, err := f.t.r.ReadAt(ctx, e, p, off)
+	if err := fullRead(n, len(p), err); err != nil {
+		return nil, f.t.errno("read", e.Path, off, err)
+	}
+	return fuse.ReadResultData(p), 0
+}
+
+// clamp shortens dest so that a read of it at off stops at size.
+func clamp(dest []byte, off, size int64) []byte {
+	if off >= size {
+		return dest[:0]
+	}
+	if rest := size - off; int64(len(dest)) > rest {
+		return dest[:rest]
+	}
+	return dest
+}
+
+// fullRead returns the error of a read that got n of want bytes. The read
+// never runs past the end, so fewer bytes than asked for mean the reader
+// failed, even if it said io.EOF. io.EOF with every byte is success, as
+// io.ReaderAt allows.
+func fullRead(n, want int, err error) error {
+	switch {
+	case err != nil && !errors.Is(err, io.EOF):
+		return err
+	case n < want:
+		return fmt.Errorf("short read: %d of %d bytes: %w", n, want, io.ErrUnexpectedEOF)
+	}
+	return nil
+}
