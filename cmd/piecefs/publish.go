@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/piecefs/piecefs/meta"
+	"github.com/piecefs/piecefs/origin"
+)
+
+func setupPublish(fs *flag.FlagSet) func([]string) error {
+	pieceSize := sizeFlag(meta.DefaultPieceSize)
+	fs.Var(&pieceSize, "piece-size", "piece size (files at least this large get pieces of their own; smaller ones are packed)")
+	tag := fs.String("tag", "latest", "tag to point at the new manifest")
+	newLog := logFlags(fs)
+	return func(args []string) error {
+		if err := wantArgs(args, "SRC_DIR", "OUT_DIR"); err != nil {
+			return err
+		}
+		if err := meta.ValidTag(*tag); err != nil {
+			return usageError{err.Error()}
+		}
+		log, err := newLog()
+		if err != nil {
+			return err
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		d, err := publish(ctx, args[0], args[1], int64(pieceSize), *tag, func(p, why string) {
+			log.WithField("path", p).Warn(why)
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Println(d)
+		return nil
+	}
+}
+
+// publish writes src into out and points tag at the new manifest.
+func publish(ctx context.Context, src, out string, pieceSize int64, tag string, warn func(p, why string)) (meta.Digest, error) {
+	dir, err := origin.OpenDir(out)
+	if err != nil {
+		return meta.Digest{}, err
+	}
+	m, err := meta.Build(ctx, src, dir, meta.BuildOptions{PieceSize: pieceSize, Warn: warn})
+	if err != nil {
+		return meta.Digest{}, err
+	}
+	data, err := m.Encode()
+	if err != nil {
+		return meta.Digest{}, err
+	}
+	d, err := dir.PutManifest(data)
+	if err != nil {
+		return meta.Digest{}, err
+	}
+	if err := dir.SetTag(tag, d); err != nil {
+		return meta.Digest{}, err
+	}
+	written, skipped, bytes := dir.Stats()
+	fmt.Fprintf(os.Stderr, "published %d entries in %d pieces to %s (%d pieces written, %s; %d already there); tag %s\n",
+		len(m.Entries), len(m.Pieces), out, written, formatBytes(bytes), skipped, tag)
+	return d, nil
+}
+
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	default:
+		return fmt.Sprintf("%d bytes", n)
+	}
+}

@@ -1,0 +1,39 @@
+// Package fetch is the network tier: it downloads pieces, manifests and tags
+// from an origin over HTTP and never hands out a byte it has not verified.
+//
+// # Verification
+//
+// A piece's body is read into a buffer of exactly the piece's size and hashed
+// in the same pass. A Content-Length that disagrees with the size, a body that
+// ends early or runs long, a status other than 200, and a sha256 that does
+// not match the digest are all errors, and on every error path the bytes are
+// dropped: [Fetcher.Piece] returns verified bytes or nothing. A manifest is
+// verified the same way against the digest it is fetched by. A tag cannot be
+// verified (it is the one mutable name) and is only parsed.
+//
+// # Deduplication
+//
+// However many goroutines ask for the same piece at once, one request goes
+// to the origin and all of them share its result. The download runs on the
+// fetcher's own lifetime, bounded by [Options.Timeout], not on the context
+// of whichever caller happened to ask first: a caller whose context ends
+// returns at once with that context's error while the download carries on
+// for the others. The returned slice is shared between those callers and
+// must not be modified.
+//
+// # Retries
+//
+// Errors are typed ([StatusError], [ErrCorrupt], [ErrShortBody],
+// [ErrLongBody], [ErrLength]) and one function decides which are worth
+// another try: server errors (5xx), 408, 429, network failures, bad lengths
+// and corruption are retried up to [Options.Attempts] times with jittered
+// exponential backoff; other statuses (404, 403, 400, ...) and redirect
+// loops are not. Retrying stops as soon as the fetch's context ends, so a
+// read of an uncached piece fails within [Options.Timeout] when the origin is
+// down or stalls, rather than hanging.
+//
+// # Shutdown
+//
+// [Fetcher.Close] cancels every download in flight and waits for them to
+// return; afterwards every method fails with [ErrClosed].
+package fetch

@@ -1,0 +1,151 @@
+package fetch
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/piecefs/piecefs/meta"
+)
+
+// Sink persists verified piece bytes; *store.Store satisfies it. It is
+// declared here so that fetch does not import store.
+type Sink interface {
+	Put(d meta.Digest, data []byte) error
+}
+
+// Options configure a Fetcher. The zero value is usable.
+type Options struct {
+	// Client sends the requests; nil means a pooled keep-alive client that
+	// honours HTTP_PROXY, HTTPS_PROXY and NO_PROXY (see NewClient).
+	Client *http.Client
+	// Attempts is the number of tries per fetch, the first included;
+	// 0 means 4.
+	Attempts int
+	// Timeout bounds one fetch including all of its retries; 0 means 30s.
+	Timeout time.Duration
+	// Backoff is the delay before the first retry, doubled for each further
+	// one and jittered; 0 means 100ms.
+	Backoff time.Duration
+	// Sink receives every verified piece; nil persists nothing.
+	Sink Sink
+	// Log receives retries and Sink failures; nil discards.
+	Log logrus.FieldLogger
+}
+
+// Fetcher fetches verified pieces, manifests and tags from one origin. It is
+// safe for concurrent use.
+type Fetcher struct {
+	base      string // origin URL without a trailing slash
+	client    *http.Client
+	ownClient bool // client was made by New, so Close may close its idle connections
+	opts      Options
+	log       logrus.FieldLogger
+	flights   singleflight.Group
+
+	life   context.Context // ends at Close; every fetch runs under it
+	cancel context.CancelFunc
+
+	mu     sync.Mutex     // guards closed and the increments of wg
+	closed bool           // set by Close; no fetch starts afterwards
+	wg     sync.WaitGroup // one count per fetch running; Close waits for zero
+
+	onJoin func() // test hook: called once a Piece caller has joined a flight
+}
+
+// New returns a Fetcher for the origin at base URL origin, an http or https
+// URL that may carry a path prefix (http://host:8080/models/x).
+func New(origin string, opts Options) (*Fetcher, error) {
+	base, err := parseOrigin(origin)
+	if err != nil {
+		return nil, err
+	}
+	f := &Fetcher{base: base, client: opts.Client, opts: withDefaults(opts), log: opts.Log}
+	if f.client == nil {
+		f.client, f.ownClient = NewClient(), true
+	}
+	if f.log == nil {
+		f.log = discard()
+	}
+	f.life, f.cancel = context.WithCancel(context.Background())
+	return f, nil
+}
+
+func parseOrigin(origin string) (string, error) {
+	u, err := url.Parse(origin)
+	if err != nil {
+		return "", fmt.Errorf("origin %q: %w", origin, err)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", fmt.Errorf("origin %q: want an http:// or https:// URL", origin)
+	case u.Host == "":
+		return "", fmt.Errorf("origin %q: no host", origin)
+	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+		return "", fmt.Errorf("origin %q: a base URL cannot have a query or a fragment", origin)
+	}
+	return strings.TrimSuffix(u.String(), "/"), nil
+}
+
+func withDefaults(o Options) Options {
+	if o.Attempts <= 0 {
+		o.Attempts = 4
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 30 * time.Second
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = 100 * time.Millisecond
+	}
+	return o
+}
+
+func discard() logrus.FieldLogger {
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	l.SetLevel(logrus.PanicLevel) // skip formatting entries nobody reads
+	return l
+}
+
+// Close cancels every fetch in flight, waits for them to return and releases
+// the default client's idle connections. Later calls return nil.
+func (f *Fetcher) Close() error {
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
+	f.cancel()
+	f.wg.Wait()
+	if f.ownClient {
+		f.client.CloseIdleConnections()
+	}
+	return nil
+}
+
+// begin registers a fetch with Close, or reports that Close has begun.
+// Every successful begin must be matched by f.wg.Done.
+func (f *Fetcher) begin() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return ErrClosed
+	}
+	f.wg.Add(1)
+	return nil
+}
+
+// scope bounds a fetch: it ends at ctx's end, after Timeout, or at Close.
+func (f *Fetcher) scope(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(ctx, f.opts.Timeout)
+	stop := context.AfterFunc(f.life, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+func (f *Fetcher) url(rel string) string { return f.base + "/" + rel }

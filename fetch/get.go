@@ -1,0 +1,44 @@
+package fetch
+
+import (
+	"context"
+	"io"
+	"net/http"
+)
+
+// maxErrorBody is how much of an unwanted response body is read out before
+// closing it, so that a short error page does not cost the connection.
+const maxErrorBody = 4 << 10
+
+// get sends GET url and returns the response if its status is 200 OK; any
+// other status is a *StatusError. The caller closes the body.
+//
+// No Range is sent, so a 206 is never a valid answer here.
+func (f *Fetcher) get(ctx context.Context, url string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.CopyN(io.Discard, resp.Body, maxErrorBody)
+		resp.Body.Close()
+		return nil, &StatusError{Code: resp.StatusCode, URL: req.URL.Redacted()}
+	}
+	return resp, nil
+}
+
+// run registers a fetch with Close, bounds it with scope, and retries op.
+func run[T any](ctx context.Context, f *Fetcher, what string, op func(context.Context) (T, error)) (T, error) {
+	var zero T
+	if err := f.begin(); err != nil {
+		return zero, err
+	}
+	defer f.wg.Done()
+	ctx, cancel := f.scope(ctx)
+	defer cancel()
+	return retry(ctx, f, what, op)
+}

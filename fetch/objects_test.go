@@ -1,0 +1,137 @@
+package fetch
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+
+	"github.com/piecefs/piecefs/meta"
+)
+
+func TestTag(t *testing.T) {
+	d := meta.Sum([]byte("a manifest"))
+	tests := []struct {
+		name     string
+		handler  http.HandlerFunc
+		want     meta.Digest
+		wantErr  bool
+		wantHits int64
+	}{
+		{name: "digest and newline", handler: serve([]byte(d.String() + "\n")), want: d, wantHits: 1},
+		{name: "surrounding whitespace", handler: serve([]byte(" \t" + d.String() + "\r\n\n")), want: d, wantHits: 1},
+		{name: "500 then ok", handler: failFirst(1, status(500), serve([]byte(d.String()))), want: d, wantHits: 2},
+		{name: "bare hex", handler: serve([]byte(d.Hex())), wantErr: true, wantHits: 1},
+		{name: "garbage", handler: serve([]byte("hello")), wantErr: true, wantHits: 1},
+		{name: "huge", handler: serve(make([]byte, 1<<20)), wantErr: true, wantHits: 3},
+		{name: "404", handler: status(404), wantErr: true, wantHits: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := newOrigin(t, tt.handler)
+			f := newFetcher(t, o.URL+"/prefix", Options{Attempts: 3})
+			got, err := f.Tag(context.Background(), "v1.2_rc-3")
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Errorf("Tag: got %s, %v; want %s, error %t", got, err, tt.want, tt.wantErr)
+			}
+			if want := "/prefix/tags/v1.2_rc-3"; o.lastPath() != want {
+				t.Errorf("request path: got %q, want %q", o.lastPath(), want)
+			}
+			if hits := o.hits.Load(); hits != tt.wantHits {
+				t.Errorf("requests at the origin: got %d, want %d", hits, tt.wantHits)
+			}
+		})
+	}
+}
+
+func TestTagInvalidName(t *testing.T) {
+	o := newOrigin(t, serve(nil))
+	f := newFetcher(t, o.URL, Options{})
+	for _, name := range []string{"", "../manifests/x", "a/b", ".hidden", "-x", "sp ace"} {
+		if _, err := f.Tag(context.Background(), name); err == nil {
+			t.Errorf("Tag(%q): got no error", name)
+		}
+	}
+	if hits := o.hits.Load(); hits != 0 {
+		t.Errorf("requests at the origin: got %d, want 0", hits)
+	}
+}
+
+func TestManifest(t *testing.T) {
+	body := []byte(`{"format":"piecefs-manifest"}`)
+	d := meta.Sum(body)
+	tests := []struct {
+		name     string
+		handler  http.HandlerFunc
+		wantErr  error // nil: want body
+		wantHits int64
+	}{
+		{name: "ok", handler: serve(body), wantHits: 1},
+		{name: "ok without Content-Length", handler: serveChunked(body), wantHits: 1},
+		{name: "503 then ok", handler: failFirst(1, status(503), serve(body)), wantHits: 2},
+		{name: "digest mismatch", handler: serve(corrupt(body)), wantErr: ErrCorrupt, wantHits: 3},
+		{name: "404", handler: status(404), wantErr: errNotFound, wantHits: 1},
+		{name: "truncated", handler: truncated(body, 5), wantErr: errAny, wantHits: 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := newOrigin(t, tt.handler)
+			f := newFetcher(t, o.URL, Options{Attempts: 3})
+			got, err := f.Manifest(context.Background(), d)
+			if want := "/" + meta.ManifestPath(d); o.lastPath() != want {
+				t.Errorf("request path: got %q, want %q", o.lastPath(), want)
+			}
+			if hits := o.hits.Load(); hits != tt.wantHits {
+				t.Errorf("requests at the origin: got %d, want %d", hits, tt.wantHits)
+			}
+			switch {
+			case tt.wantErr == nil:
+				if err != nil || string(got) != string(body) {
+					t.Errorf("Manifest: got %q, %v; want %q", got, err, body)
+				}
+			case got != nil:
+				t.Errorf("Manifest returned %d bytes with error %v; want none", len(got), err)
+			case tt.wantErr == errAny:
+				if err == nil {
+					t.Error("Manifest: got no error")
+				}
+			case tt.wantErr == errNotFound:
+				checkErr(t, err, nil, http.StatusNotFound)
+			default:
+				checkErr(t, err, tt.wantErr, 0)
+			}
+		})
+	}
+}
+
+// errAny and errNotFound stand for "some error" and "a 404 StatusError" in
+// a table of wanted errors.
+var (
+	errAny      = errors.New("any error")
+	errNotFound = errors.New("404")
+)
+
+func TestReadLimited(t *testing.T) {
+	body := []byte("0123456789")
+	d := meta.Sum(body)
+	tests := []struct {
+		name    string
+		limit   int64
+		hint    int64
+		wantErr error
+	}{
+		{name: "at the limit", limit: 10, hint: 10},
+		{name: "no hint", limit: 10, hint: -1},
+		{name: "over the limit", limit: 9, hint: -1, wantErr: ErrTooLarge},
+		{name: "hint over the limit", limit: 9, hint: 10, wantErr: ErrTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := readLimited(bytes.NewReader(body), tt.limit, tt.hint, d)
+			if !errors.Is(err, tt.wantErr) || (err == nil && string(got) != string(body)) {
+				t.Errorf("readLimited: got %q, %v; want %v", got, err, tt.wantErr)
+			}
+		})
+	}
+}

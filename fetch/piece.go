@@ -1,0 +1,83 @@
+package fetch
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/piecefs/piecefs/meta"
+)
+
+// Piece returns the bytes of piece p, fetched from the origin and verified
+// against p.Digest, after handing them to the Sink if there is one.
+//
+// Concurrent calls for the same piece share one download, which runs on the
+// fetcher's lifetime bounded by Options.Timeout; if ctx ends first, Piece
+// returns ctx's error at once and the download goes on for the others. The
+// returned slice is shared with those callers and must not be modified.
+func (f *Fetcher) Piece(ctx context.Context, p meta.Piece) ([]byte, error) {
+	if p.Size < 0 || p.Size > meta.MaxPieceSize {
+		return nil, fmt.Errorf("fetch piece %s: size %d is outside [0, %d]", p.Digest, p.Size, meta.MaxPieceSize)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("fetch piece %s: %w", p.Digest, err)
+	}
+	// The size is part of the key so that a caller can never be handed bytes
+	// of a size other than the one it asked for, even by a manifest that
+	// names one digest with two sizes.
+	key := p.Digest.Hex() + "/" + strconv.FormatInt(p.Size, 10)
+	ch := f.flights.DoChan(key, func() (any, error) { return f.flight(p) })
+	if f.onJoin != nil {
+		f.onJoin()
+	}
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, fmt.Errorf("fetch piece %s: %w", p.Digest, r.Err)
+		}
+		return r.Val.([]byte), nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("fetch piece %s: %w", p.Digest, ctx.Err())
+	}
+}
+
+// flight is the one download of p shared by every caller waiting for it.
+// It deliberately ignores the callers' contexts: see Piece. The Sink is
+// called inside run, so Close waits for it too and the Sink can be closed
+// once Close returns.
+func (f *Fetcher) flight(p meta.Piece) ([]byte, error) {
+	return run(f.life, f, p.Digest.String(), func(ctx context.Context) ([]byte, error) {
+		data, err := f.getPiece(ctx, p)
+		if err == nil {
+			f.persist(p.Digest, data)
+		}
+		return data, err
+	})
+}
+
+func (f *Fetcher) getPiece(ctx context.Context, p meta.Piece) ([]byte, error) {
+	resp, err := f.get(ctx, f.url(meta.PiecePath(p.Digest)))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.ContentLength >= 0 && resp.ContentLength != p.Size {
+		return nil, fmt.Errorf("%w: %d bytes, want %d", ErrLength, resp.ContentLength, p.Size)
+	}
+	return readExact(resp.Body, p.Size, p.Digest)
+}
+
+// persist hands verified bytes to the Sink. A failure (a full disk, say) is
+// logged and otherwise ignored: the bytes are good, and the read that asked
+// for them should not fail because they could not also be cached.
+func (f *Fetcher) persist(d meta.Digest, data []byte) {
+	if f.opts.Sink == nil {
+		return
+	}
+	if err := f.opts.Sink.Put(d, data); err != nil {
+		f.log.WithFields(logrus.Fields{"piece": d.String(), "size": len(data)}).WithError(err).
+			Warn("fetch: could not persist a verified piece; it is served from memory only")
+	}
+}
