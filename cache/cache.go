@@ -1,0 +1,95 @@
+package cache
+
+import (
+	"math"
+	"sync"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+
+	"github.com/piecefs/piecefs/meta"
+)
+
+// Cache is a byte-bounded LRU of piece bytes. The zero value and a nil
+// *Cache are disabled caches; use New to get one that caches.
+type Cache struct {
+	max int64 // bound on bytes; <= 0 means disabled
+
+	mu    sync.Mutex // guards lru and bytes
+	lru   *simplelru.LRU[meta.Digest, []byte]
+	bytes int64 // sum of len of the values in lru
+}
+
+// New returns a cache that holds at most maxBytes bytes of values. If
+// maxBytes <= 0 the cache is disabled.
+func New(maxBytes int64) *Cache {
+	c := &Cache{max: maxBytes}
+	if maxBytes <= 0 {
+		return c
+	}
+	// The entry bound is effectively unlimited: the byte bound, enforced in
+	// Add, is the only one that matters.
+	lru, err := simplelru.NewLRU(math.MaxInt, c.onEvictLocked)
+	if err != nil {
+		panic(err) // unreachable: the size is positive
+	}
+	c.lru = lru
+	return c
+}
+
+// onEvictLocked keeps bytes in step with lru; simplelru calls it from inside
+// the methods called with c.mu held.
+func (c *Cache) onEvictLocked(_ meta.Digest, b []byte) { c.bytes -= int64(len(b)) }
+
+func (c *Cache) disabled() bool { return c == nil || c.lru == nil }
+
+// Get returns the bytes of the piece with digest d, if cached, and marks
+// them most recently used. The returned slice is shared with the cache and
+// with other callers: it must not be modified.
+func (c *Cache) Get(d meta.Digest) ([]byte, bool) {
+	if c.disabled() {
+		return nil, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lru.Get(d)
+}
+
+// Add caches b as the bytes of the piece with digest d, evicting the least
+// recently used values until the total fits the bound. A value larger than
+// the bound is not cached. The cache keeps b itself: the caller must not
+// modify it afterwards.
+func (c *Cache) Add(d meta.Digest, b []byte) {
+	if c.disabled() || int64(len(b)) > c.max {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// Remove first so that bytes is adjusted through the eviction callback;
+	// simplelru's Add replaces an existing value without calling it.
+	c.lru.Remove(d)
+	c.lru.Add(d, b)
+	c.bytes += int64(len(b))
+	for c.bytes > c.max {
+		c.lru.RemoveOldest()
+	}
+}
+
+// Len returns the number of cached values.
+func (c *Cache) Len() int {
+	if c.disabled() {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lru.Len()
+}
+
+// Bytes returns the sum of the lengths of the cached values.
+func (c *Cache) Bytes() int64 {
+	if c.disabled() {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bytes
+}

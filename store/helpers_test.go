@@ -1,0 +1,183 @@
+package store
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/piecefs/piecefs/meta"
+)
+
+// openT opens a store on dir and closes it when the test ends.
+func openT(t *testing.T, dir string, opts Options) *Store {
+	t.Helper()
+	s, err := Open(dir, opts)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", dir, err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+// content returns n deterministic bytes that differ for each i.
+func content(i, n int) []byte {
+	b := make([]byte, n)
+	for j := range b {
+		b[j] = byte(i*31 + j*7 + j/251)
+	}
+	return b
+}
+
+func putT(t *testing.T, s *Store, data []byte) meta.Digest {
+	t.Helper()
+	d := meta.Sum(data)
+	if err := s.Put(d, data); err != nil {
+		t.Fatalf("Put(%s): %v", d, err)
+	}
+	return d
+}
+
+// seed writes complete pieces into a closed cache directory directly, much
+// faster than Put (which waits for a bbolt batch per call).
+func seed(t *testing.T, dir string, datas [][]byte) []meta.Digest {
+	t.Helper()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ds []meta.Digest
+	for _, data := range datas {
+		d := meta.Sum(data)
+		writeFile(t, dir, meta.PiecePath(d), data)
+		if err := s.db.Update(putRecord(BucketPieces, d, int64(len(data)))); err != nil {
+			t.Fatal(err)
+		}
+		ds = append(ds, d)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return ds
+}
+
+func readAll(t *testing.T, s *Store, d meta.Digest, size int) []byte {
+	t.Helper()
+	p := make([]byte, size)
+	n, err := s.ReadAt(d, p, 0)
+	if err != nil {
+		t.Fatalf("ReadAt(%s): n=%d err=%v", d, n, err)
+	}
+	return p[:n]
+}
+
+// recorded reports whether bucket pieces has a record for d.
+func recorded(t *testing.T, s *Store, bucket string, d meta.Digest) bool {
+	t.Helper()
+	var ok bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		ok = tx.Bucket([]byte(bucket)).Get(d[:]) != nil
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+// files lists the regular files under dir/sub, relative to dir.
+func files(t *testing.T, dir, sub string) []string {
+	t.Helper()
+	var names []string
+	err := filepath.WalkDir(filepath.Join(dir, sub), func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if e.Type().IsRegular() {
+			rel, _ := filepath.Rel(dir, p)
+			names = append(names, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// checkAbsent checks that piece d is absent in every sense: not Has, no
+// record, and no file of any name under pieces/.
+func checkAbsent(t *testing.T, s *Store, d meta.Digest) {
+	t.Helper()
+	if s.Has(d) {
+		t.Errorf("Has(%s) = true, want false", d)
+	}
+	if recorded(t, s, BucketPieces, d) {
+		t.Errorf("bucket %s has a record for %s, want none", BucketPieces, d)
+	}
+	if got := files(t, s.Dir(), piecesDir); len(got) != 0 {
+		t.Errorf("files under pieces/ = %v, want none", got)
+	}
+}
+
+// checkComplete checks that piece d is complete and holds want.
+func checkComplete(t *testing.T, s *Store, d meta.Digest, want []byte) {
+	t.Helper()
+	if !s.Has(d) {
+		t.Fatalf("Has(%s) = false, want true", d)
+	}
+	if !recorded(t, s, BucketPieces, d) {
+		t.Errorf("bucket %s has no record for %s", BucketPieces, d)
+	}
+	if got := readAll(t, s, d, len(want)); string(got) != string(want) {
+		t.Errorf("ReadAt(%s) returned other bytes than were put", d)
+	}
+	for _, f := range files(t, s.Dir(), piecesDir) {
+		if strings.HasSuffix(f, partSuffix) {
+			t.Errorf("leftover temporary file %s", f)
+		}
+	}
+}
+
+// copyTree copies the regular files and directories under src into dst, as
+// a crash would find them.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		if e.IsDir() {
+			return os.MkdirAll(target, 0o700)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, b, 0o600)
+	})
+	if err != nil {
+		t.Fatalf("copy %s to %s: %v", src, dst, err)
+	}
+}
+
+func countFDs(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("cannot count open files: %v", err)
+	}
+	return len(entries)
+}
+
+var errInjected = errors.New("injected fault")

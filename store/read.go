@@ -1,0 +1,102 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+
+	"github.com/piecefs/piecefs/meta"
+)
+
+// ReadAt reads len(p) bytes of the complete piece d starting at offset off,
+// with the semantics of io.ReaderAt: fewer bytes come with io.EOF when the
+// piece ends first. If the piece is not complete, or its file turns out to
+// be missing or short, the error wraps fs.ErrNotExist; in the second case the
+// piece is dropped first, so that Has reports false and the caller fetches it
+// again.
+func (s *Store) ReadAt(d meta.Digest, p []byte, off int64) (int, error) {
+	size, ok := s.size(d)
+	if !ok {
+		return 0, fmt.Errorf("read piece %s: %w", d, fs.ErrNotExist)
+	}
+	if off < 0 {
+		return 0, fmt.Errorf("read piece %s: negative offset %d", d, off)
+	}
+	want := min(int64(len(p)), max(size-off, 0))
+	if want == 0 && len(p) > 0 {
+		return 0, io.EOF
+	}
+	n, err := s.pread(d, p[:want], off)
+	if err == nil && want < int64(len(p)) {
+		err = io.EOF
+	}
+	return n, err
+}
+
+// pread fills p from the file of piece d, which the record says holds
+// enough bytes.
+func (s *Store) pread(d meta.Digest, p []byte, off int64) (int, error) {
+	f, release, err := s.files.acquire(d)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, s.lost(d, nil, err)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read piece %s: %w", d, err)
+	}
+	defer release()
+	n, err := f.ReadAt(p, off)
+	if n == len(p) {
+		return n, nil
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		return n, s.lost(d, f, fmt.Errorf("file ends before byte %d: %w", off+int64(len(p)), io.ErrUnexpectedEOF))
+	}
+	return n, fmt.Errorf("read piece %s: %w", d, err)
+}
+
+// lost drops the piece d, whose file f (nil if it could not be opened) was
+// found missing or short, and returns the read's error.
+func (s *Store) lost(d meta.Digest, f *os.File, cause error) error {
+	if err := s.drop(d, f); err != nil {
+		s.log.WithError(err).WithField("piece", d.String()).Warn("drop lost piece")
+	}
+	return fmt.Errorf("read piece %s: %w; dropped to be fetched again: %w", d, cause, fs.ErrNotExist)
+}
+
+// drop forgets the piece d and removes its record and file, unless the file
+// now at its path is not f: then a commit has replaced the bad file since it
+// was opened, and that newer piece is kept.
+func (s *Store) drop(d meta.Digest, f *os.File) error {
+	mu := s.stripe(d)
+	mu.Lock()
+	defer mu.Unlock()
+	s.files.evict(d)
+	if replaced(s.piecePath(d), f) {
+		return nil
+	}
+	s.forget(d)
+	err := s.db.Update(deleteRecord(BucketPieces, d))
+	// Remove the file even if the record stays: a record without its file
+	// is dropped again on the next read or at the next Open.
+	s.remove(s.piecePath(d))
+	if err != nil {
+		return fmt.Errorf("delete record: %w", err)
+	}
+	return nil
+}
+
+// replaced reports whether a file exists at name that is not f (any file, if
+// f is nil).
+func replaced(name string, f *os.File) bool {
+	now, err := os.Stat(name)
+	if err != nil {
+		return false
+	}
+	if f == nil {
+		return true
+	}
+	was, err := f.Stat()
+	return err == nil && !os.SameFile(now, was)
+}

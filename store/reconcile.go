@@ -1,0 +1,215 @@
+package store
+
+import (
+	"bytes"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/sirupsen/logrus"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/piecefs/piecefs/meta"
+)
+
+// area is one kind of object the cache directory holds: its directories,
+// how its file names map to digests, and the bucket that records it.
+type area struct {
+	bucket string
+	dirs   func() ([]string, error)
+	// parse returns the digest named by the file name in directory dir
+	// (the directory's base name), or false for a name the store does not
+	// write.
+	parse func(dir, name string) (meta.Digest, bool)
+}
+
+func (s *Store) pieceArea() area {
+	return area{bucket: BucketPieces, dirs: s.pieceDirs, parse: parsePieceName}
+}
+
+// pieceDirs returns pieces/ and its fan-out directories.
+func (s *Store) pieceDirs() ([]string, error) {
+	top := filepath.Join(s.dir, piecesDir)
+	entries, err := os.ReadDir(top)
+	if err != nil {
+		return nil, fmt.Errorf("scan %s: %w", top, err)
+	}
+	dirs := []string{top}
+	for _, e := range entries {
+		if _, err := hex.DecodeString(e.Name()); e.IsDir() && len(e.Name()) == 2 && err == nil {
+			dirs = append(dirs, filepath.Join(top, e.Name()))
+		}
+	}
+	return dirs, nil
+}
+
+func parsePieceName(dir, name string) (meta.Digest, bool) {
+	d, err := meta.ParseHex(name)
+	return d, err == nil && name[:2] == dir
+}
+
+func (s *Store) manifestArea() area {
+	dirs := func() ([]string, error) { return []string{filepath.Join(s.dir, manifestsDir)}, nil }
+	return area{bucket: BucketManifests, dirs: dirs, parse: parseManifestName}
+}
+
+func parseManifestName(_, name string) (meta.Digest, bool) {
+	h, ok := strings.CutSuffix(name, jsonSuffix)
+	d, err := meta.ParseHex(h)
+	return d, ok && err == nil
+}
+
+// found is a file named by a digest, found on disk.
+type found struct {
+	path string
+	size int64
+}
+
+// tally counts what reconciling an area did, for the log.
+type tally struct {
+	parts      int // temporary files removed
+	stray      int // files with names the store does not write, removed
+	kept       int // records whose file is present with the recorded size
+	dropped    int // records deleted: file missing, of another size, or record malformed
+	unrecorded int // files removed for lacking a kept record
+}
+
+// reconcile brings disk and database into agreement (see "Crash safety")
+// and loads the set of complete pieces.
+func (s *Store) reconcile() error {
+	complete, err := s.reconcileArea(s.pieceArea())
+	if err != nil {
+		return err
+	}
+	if _, err := s.reconcileArea(s.manifestArea()); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.complete = complete
+	return nil
+}
+
+// reconcileArea returns the sizes of the objects of a that remain recorded.
+// Records are deleted before files are removed, so a crash in between
+// leaves only files without records, which the next Open removes.
+func (s *Store) reconcileArea(a area) (map[meta.Digest]int64, error) {
+	var t tally
+	onDisk, err := s.scan(a, &t)
+	if err != nil {
+		return nil, err
+	}
+	var kept map[meta.Digest]int64
+	err = s.db.Update(func(tx *bolt.Tx) (err error) {
+		kept, err = matchRecords(tx.Bucket([]byte(a.bucket)), onDisk, &t)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("check %s records: %w", a.bucket, err)
+	}
+	for _, f := range onDisk {
+		s.remove(f.path)
+		t.unrecorded++
+	}
+	s.logTally(a.bucket, t)
+	return kept, nil
+}
+
+func (s *Store) logTally(kind string, t tally) {
+	s.log.WithFields(logrus.Fields{
+		"kind":               kind,
+		"kept":               t.kept,
+		"records_dropped":    t.dropped,
+		"unrecorded_removed": t.unrecorded,
+		"parts_removed":      t.parts,
+		"stray_removed":      t.stray,
+	}).Info("reconciled cache directory")
+}
+
+// scan removes temporary and stray files in the directories of a and
+// returns the files named by a digest.
+func (s *Store) scan(a area, t *tally) (map[meta.Digest]found, error) {
+	dirs, err := a.dirs()
+	if err != nil {
+		return nil, err
+	}
+	onDisk := make(map[meta.Digest]found)
+	for _, dir := range dirs {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return nil, fmt.Errorf("scan %s: %w", dir, err)
+		}
+		for _, e := range entries {
+			if err := s.scanEntry(a, dir, e, onDisk, t); err != nil {
+				return nil, fmt.Errorf("scan %s: %w", dir, err)
+			}
+		}
+	}
+	return onDisk, nil
+}
+
+func (s *Store) scanEntry(a area, dir string, e fs.DirEntry, onDisk map[meta.Digest]found, t *tally) error {
+	if !e.Type().IsRegular() {
+		return nil // the fan-out directories, and nothing the store writes
+	}
+	name := filepath.Join(dir, e.Name())
+	if strings.HasSuffix(e.Name(), partSuffix) {
+		s.remove(name)
+		t.parts++
+		return nil
+	}
+	d, ok := a.parse(filepath.Base(dir), e.Name())
+	if !ok {
+		s.remove(name)
+		t.stray++
+		return nil
+	}
+	info, err := e.Info()
+	if err != nil {
+		return err
+	}
+	onDisk[d] = found{path: name, size: info.Size()}
+	return nil
+}
+
+// matchRecords keeps each record of b whose file is in onDisk with the
+// recorded size, deletes the others, and returns the sizes kept. The files
+// of kept records are taken out of onDisk, so what remains there lacks a
+// record.
+func matchRecords(b *bolt.Bucket, onDisk map[meta.Digest]found, t *tally) (map[meta.Digest]int64, error) {
+	kept := make(map[meta.Digest]int64)
+	var bad [][]byte
+	err := b.ForEach(func(k, v []byte) error {
+		d, size, ok := parseRecord(k, v)
+		if f, present := onDisk[d]; ok && present && f.size == size {
+			kept[d] = size
+			delete(onDisk, d)
+			return nil
+		}
+		bad = append(bad, bytes.Clone(k))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range bad {
+		if err := b.Delete(k); err != nil {
+			return nil, fmt.Errorf("delete record %x: %w", k, err)
+		}
+	}
+	t.kept, t.dropped = len(kept), len(bad)
+	return kept, nil
+}
+
+// parseRecord decodes a record of bucket pieces or manifests; ok is false if
+// it is malformed.
+func parseRecord(k, v []byte) (d meta.Digest, size int64, ok bool) {
+	if len(k) != len(d) {
+		return d, 0, false
+	}
+	size, ok = decodeSize(v)
+	return meta.Digest(k), size, ok
+}
