@@ -50,6 +50,7 @@ type Fetcher struct {
 	opts      Options
 	log       logrus.FieldLogger
 	flights   singleflight.Group
+	pending   *persisting // verified pieces on their way to the Sink
 
 	life   context.Context // ends at Close; every fetch runs under it
 	cancel context.CancelFunc
@@ -68,7 +69,7 @@ func New(origin string, opts Options) (*Fetcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &Fetcher{base: base, client: opts.Client, opts: withDefaults(opts), log: opts.Log}
+	f := &Fetcher{base: base, client: opts.Client, opts: withDefaults(opts), log: opts.Log, pending: newPersisting()}
 	if f.client == nil {
 		f.client, f.ownClient = NewClient(), true
 	}

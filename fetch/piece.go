@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/piecefs/piecefs/meta"
 )
 
@@ -27,6 +25,9 @@ func (f *Fetcher) Piece(ctx context.Context, p meta.Piece) ([]byte, error) {
 	// The size is part of the key so that a caller can never be handed bytes
 	// of a size other than the one it asked for, even by a manifest that
 	// names one digest with two sizes.
+	if b, ok := f.pending.get(p.Digest, p.Size); ok {
+		return b, nil
+	}
 	key := p.Digest.Hex() + "/" + strconv.FormatInt(p.Size, 10)
 	ch := f.flights.DoChan(key, func() (any, error) { return f.flight(p) })
 	if f.onJoin != nil {
@@ -44,8 +45,8 @@ func (f *Fetcher) Piece(ctx context.Context, p meta.Piece) ([]byte, error) {
 }
 
 // flight is the one download of p shared by every caller waiting for it.
-// It deliberately ignores the callers' contexts: see Piece. The Sink is
-// called inside run, so Close waits for it too and the Sink can be closed
+// It deliberately ignores the callers' contexts: see Piece. Persisting is
+// tracked like a fetch, so Close waits for it and the Sink can be closed
 // once Close returns.
 func (f *Fetcher) flight(p meta.Piece) ([]byte, error) {
 	return run(f.life, f, p.Digest.String(), func(ctx context.Context) ([]byte, error) {
@@ -67,17 +68,4 @@ func (f *Fetcher) getPiece(ctx context.Context, p meta.Piece) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %d bytes, want %d", ErrLength, resp.ContentLength, p.Size)
 	}
 	return readExact(resp.Body, p.Size, p.Digest)
-}
-
-// persist hands verified bytes to the Sink. A failure (a full disk, say) is
-// logged and otherwise ignored: the bytes are good, and the read that asked
-// for them should not fail because they could not also be cached.
-func (f *Fetcher) persist(d meta.Digest, data []byte) {
-	if f.opts.Sink == nil {
-		return
-	}
-	if err := f.opts.Sink.Put(d, data); err != nil {
-		f.log.WithFields(logrus.Fields{"piece": d.String(), "size": len(data)}).WithError(err).
-			Warn("fetch: could not persist a verified piece; it is served from memory only")
-	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
@@ -146,6 +147,7 @@ func TestPieceSink(t *testing.T) {
 		if _, err := f.Piece(context.Background(), p); err != nil {
 			t.Fatal(err)
 		}
+		f.Close() // persisting may go on after Piece returns; Close waits for it
 		if got := sink.got[p.Digest]; !bytes.Equal(got, data) {
 			t.Errorf("sink got %d bytes, want the %d verified bytes", len(got), len(data))
 		}
@@ -174,8 +176,52 @@ func TestPieceFailingSink(t *testing.T) {
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("Piece with a failing sink: got %d bytes, %v; want the bytes", len(got), err)
 	}
+	f.Close() // waits for the background write and its log line
 	e := hook.LastEntry()
 	if e == nil || e.Level != logrus.WarnLevel || e.Data["piece"] != p.Digest.String() {
 		t.Errorf("log: got %v, want a warning with field piece=%s", e, p.Digest)
+	}
+}
+
+// gatedSink blocks every Put until release is closed.
+type gatedSink struct {
+	recordingSink
+	release chan struct{}
+}
+
+func (s *gatedSink) Put(d meta.Digest, data []byte) error {
+	<-s.release
+	return s.recordingSink.Put(d, data)
+}
+
+// TestPiecePersistingInBackground: a piece is served while its durable
+// write is still running, a second read of it neither waits for the write
+// nor fetches it again, and Close lets the write finish.
+func TestPiecePersistingInBackground(t *testing.T) {
+	data := testData(5000)
+	p := pieceOf(data)
+	sink := &gatedSink{release: make(chan struct{})}
+	o := newOrigin(t, serve(data))
+	f := newFetcher(t, o.URL, Options{Sink: sink})
+	for i := 0; i < 3; i++ {
+		got, err := f.Piece(context.Background(), p)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("Piece %d while persisting: %d bytes, %v", i, len(got), err)
+		}
+	}
+	if n := o.hits.Load(); n != 1 {
+		t.Errorf("origin saw %d requests, want 1", n)
+	}
+	closed := make(chan struct{})
+	go func() { f.Close(); close(closed) }()
+	select {
+	case <-closed:
+		t.Fatal("Close returned before the write it must wait for")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(sink.release)
+	<-closed
+	if got := sink.got[p.Digest]; !bytes.Equal(got, data) {
+		t.Errorf("sink got %d bytes, want %d", len(got), len(data))
 	}
 }

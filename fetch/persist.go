@@ -1,0 +1,76 @@
+package fetch
+
+import (
+	"sync"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/piecefs/piecefs/meta"
+)
+
+// maxPersisting bounds the verified pieces being written to the Sink in the
+// background. Beyond it a flight persists before it returns, so a disk
+// slower than the network slows reads down instead of growing memory.
+const maxPersisting = 4
+
+// persisting holds the verified pieces handed to the Sink but not yet
+// durable. Callers are served from it, so a reader that comes back for a
+// piece during its fsync neither waits for the disk nor fetches it again.
+type persisting struct {
+	slots chan struct{} // one token per background write
+	mu    sync.Mutex    // guards data
+	data  map[meta.Digest][]byte
+}
+
+func newPersisting() *persisting {
+	return &persisting{slots: make(chan struct{}, maxPersisting), data: make(map[meta.Digest][]byte)}
+}
+
+func (p *persisting) get(d meta.Digest, size int64) ([]byte, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	b, ok := p.data[d]
+	return b, ok && int64(len(b)) == size
+}
+
+// persist hands verified bytes to the Sink: in the background when a slot
+// is free and Close has not begun (Close waits for it), else before
+// returning. Reads are served from the bytes meanwhile, and durability is
+// the Sink's own ordering, so returning first weakens nothing.
+func (f *Fetcher) persist(d meta.Digest, data []byte) {
+	if f.opts.Sink == nil {
+		return
+	}
+	select {
+	case f.pending.slots <- struct{}{}:
+	default:
+		f.put(d, data)
+		return
+	}
+	if f.begin() != nil {
+		<-f.pending.slots
+		f.put(d, data)
+		return
+	}
+	f.pending.mu.Lock()
+	f.pending.data[d] = data
+	f.pending.mu.Unlock()
+	go func() {
+		defer f.wg.Done()
+		f.put(d, data)
+		f.pending.mu.Lock()
+		delete(f.pending.data, d)
+		f.pending.mu.Unlock()
+		<-f.pending.slots
+	}()
+}
+
+// put writes one piece to the Sink. A failure (a full disk, say) is logged
+// and otherwise ignored: the bytes are good, and the read that asked for
+// them should not fail because they could not also be cached.
+func (f *Fetcher) put(d meta.Digest, data []byte) {
+	if err := f.opts.Sink.Put(d, data); err != nil {
+		f.log.WithFields(logrus.Fields{"piece": d.String(), "size": len(data)}).WithError(err).
+			Warn("fetch: could not persist a verified piece; it is served from memory only")
+	}
+}
