@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/piecefs/piecefs/internal/durable"
 )
 
 // Dir is a publish output directory being written. It is safe for
@@ -29,7 +31,7 @@ func OpenDir(root string) (*Dir, error) {
 	}
 	// The new directories' entries must be durable before any object is
 	// written under them.
-	if err := syncDir(root); err != nil {
+	if err := durable.SyncDir(root); err != nil {
 		return nil, fmt.Errorf("open output directory: %w", err)
 	}
 	return &Dir{root: root}, nil

@@ -5,6 +5,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/piecefs/piecefs/internal/durable"
 )
 
 // fileMode is the mode of every object: readable by a web server running as
@@ -37,7 +39,7 @@ func writeAtomic(dir, name string, data []byte) (err error) {
 	if err := os.Rename(f.Name(), filepath.Join(dir, name)); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	return durable.SyncDir(dir)
 }
 
 func fill(f *os.File, data []byte) error {
@@ -61,17 +63,5 @@ func mkdirDurable(dir string) error {
 	if err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(dir))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return durable.SyncDir(filepath.Dir(dir))
 }

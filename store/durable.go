@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/piecefs/piecefs/internal/durable"
 )
 
 // The durability steps, in order, as passed to Options.faultHook.
@@ -59,7 +61,7 @@ func (s *Store) install(tmp, name string) error {
 		s.remove(tmp)
 		return err
 	}
-	if err := s.step(stepDirsync, func() error { return syncDir(filepath.Dir(name)) }); err != nil {
+	if err := s.step(stepDirsync, func() error { return durable.SyncDir(filepath.Dir(name)) }); err != nil {
 		s.remove(name)
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/piecefs/piecefs/internal/durable"
 	"github.com/piecefs/piecefs/meta"
 )
 
@@ -35,7 +36,7 @@ func makeLayout(dir string) error {
 			return err
 		}
 	}
-	return syncDir(dir)
+	return durable.SyncDir(dir)
 }
 
 // fanOut makes sure the fan-out directory of d exists and that its entry is
@@ -51,25 +52,9 @@ func (s *Store) fanOut(d meta.Digest) error {
 	if err := os.MkdirAll(filepath.Join(pieces, fmt.Sprintf("%02x", d[0])), 0o700); err != nil {
 		return err
 	}
-	if err := syncDir(pieces); err != nil {
+	if err := durable.SyncDir(pieces); err != nil {
 		return err
 	}
 	s.dirsReady[d[0]] = true
-	return nil
-}
-
-// syncDir makes the entries of directory dir durable.
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
 	return nil
 }
