@@ -118,7 +118,13 @@ func (s *Store) reconcileArea(a area) (map[meta.Digest]int64, error) {
 	return kept, nil
 }
 
+// logTally reports a reconcile at Info when it had to repair something (a
+// crash or damage happened, and an operator may want to know), else at Debug.
 func (s *Store) logTally(kind string, t tally) {
+	level := logrus.DebugLevel
+	if t.dropped+t.unrecorded+t.parts+t.stray > 0 {
+		level = logrus.InfoLevel
+	}
 	s.log.WithFields(logrus.Fields{
 		"kind":               kind,
 		"kept":               t.kept,
@@ -126,7 +132,7 @@ func (s *Store) logTally(kind string, t tally) {
 		"unrecorded_removed": t.unrecorded,
 		"parts_removed":      t.parts,
 		"stray_removed":      t.stray,
-	}).Info("reconciled cache directory")
+	}).Log(level, "reconciled cache directory")
 }
 
 // scan removes temporary and stray files in the directories of a and

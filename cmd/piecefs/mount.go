@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -91,7 +93,10 @@ func defaultCacheDir() string {
 
 // mount wires the tiers, mounts, and serves until the mount ends.
 func mount(c mountConfig, log *logrus.Logger) error {
-	if fi, err := os.Stat(c.mountpoint); err == nil && !fi.IsDir() {
+	// ENOTCONN is a dead mount left by a killed piecefs; fs.Mount clears it.
+	if fi, err := os.Stat(c.mountpoint); err != nil && !errors.Is(err, syscall.ENOTCONN) {
+		return fmt.Errorf("mountpoint: %w", err)
+	} else if err == nil && !fi.IsDir() {
 		return fmt.Errorf("mountpoint %s is not a directory", c.mountpoint)
 	}
 	st, err := store.Open(c.cacheDir, store.Options{Log: log.WithField("component", "store")})
