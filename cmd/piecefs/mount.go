@@ -31,6 +31,7 @@ type mountConfig struct {
 	attempts           int
 	allowOther         bool
 	debugFUSE          bool
+	debugAddr          string
 }
 
 func setupMount(fs *flag.FlagSet) func([]string) error {
@@ -44,6 +45,7 @@ func setupMount(fs *flag.FlagSet) func([]string) error {
 	fs.IntVar(&c.attempts, "attempts", 4, "tries per piece fetch before a read fails")
 	fs.BoolVar(&c.allowOther, "allow-other", false, "let users other than the mounting one read the mount")
 	fs.BoolVar(&c.debugFUSE, "debug-fuse", false, "log every FUSE request")
+	fs.StringVar(&c.debugAddr, "debug-addr", "", "serve Go profiling endpoints (/debug/pprof/) on this address, e.g. 127.0.0.1:6060")
 	newLog := logFlags(fs)
 	return func(args []string) error {
 		if err := wantArgs(args, "ORIGIN_URL", "MOUNTPOINT"); err != nil {
@@ -98,6 +100,13 @@ func mount(c mountConfig, log *logrus.Logger) error {
 		return fmt.Errorf("mountpoint: %w", err)
 	} else if err == nil && !fi.IsDir() {
 		return fmt.Errorf("mountpoint %s is not a directory", c.mountpoint)
+	}
+	if c.debugAddr != "" {
+		stop, err := startDebugServer(c.debugAddr, log)
+		if err != nil {
+			return fmt.Errorf("--debug-addr: %w", err)
+		}
+		defer stop()
 	}
 	st, err := store.Open(c.cacheDir, store.Options{Log: log.WithField("component", "store")})
 	if err != nil {
