@@ -9,8 +9,11 @@ import (
 // Bounds on values a valid manifest may hold. They are far above anything a
 // real tree needs and far below what would exhaust a mount's memory.
 const (
-	MinPieceSize  = 4 << 10
-	MaxPieceSize  = 1 << 30
+	MinPieceSize = 4 << 10
+	// MaxPieceSize bounds what one fetch holds in memory: a manifest that
+	// names huge pieces must not make a mount allocate gigabytes per read.
+	MaxPieceSize  = 64 << 20
+	MaxEntries    = 1 << 24
 	MaxFileSize   = 1 << 50
 	MaxNameLen    = 255  // bytes in one path component, as Linux NAME_MAX
 	MaxPathLen    = 4096 // bytes in a symlink target or path, as Linux PATH_MAX
@@ -36,6 +39,9 @@ func (m *Manifest) Validate() error {
 		if p.Size <= 0 || p.Size > m.PieceSize {
 			return fmt.Errorf("manifest: piece %d (%s): size %d outside [1, %d]", i, p.Digest, p.Size, m.PieceSize)
 		}
+	}
+	if len(m.Entries) > MaxEntries || len(m.Pieces) > MaxEntries {
+		return fmt.Errorf("manifest: %d entries and %d pieces; at most %d of each", len(m.Entries), len(m.Pieces), MaxEntries)
 	}
 	if len(m.Entries) == 0 || m.Entries[0].Path != "." || m.Entries[0].Kind != KindDir {
 		return fmt.Errorf("manifest: the first entry must be the root directory \".\"")

@@ -17,6 +17,9 @@ const (
 	exitOK    = 0
 	exitError = 1 // the command failed: the message says why
 	exitUsage = 2 // bad arguments
+	// exitForced: a mount was shut down by a second signal, without waiting
+	// for files still open on it.
+	exitForced = 3
 )
 
 // command is one subcommand: its flags are declared by setup, and run does
@@ -70,6 +73,10 @@ func runCommand(c command, args []string, stdout, stderr io.Writer) int {
 	}
 	if err := body(fs.Args()); err != nil {
 		var u usageError
+		if errors.Is(err, errForced) {
+			fmt.Fprintf(stderr, "piecefs %s: %v\n", c.name, err)
+			return exitForced
+		}
 		if errors.As(err, &u) {
 			fmt.Fprintf(stderr, "piecefs %s: %v; see 'piecefs %s --help'\n", c.name, err, c.name)
 			return exitUsage

@@ -134,7 +134,9 @@ func mount(c mountConfig, log *logrus.Logger) error {
 	}
 	fmt.Printf("mounted %s at %s\n", d, c.mountpoint)
 	log.WithFields(logrus.Fields{"manifest": d, "origin": c.origin, "entries": len(m.Entries)}).Info("mounted")
-	serveUntilUnmounted(srv, c.mountpoint, f, log)
+	if err := serveUntilUnmounted(srv, c.mountpoint, f, log); err != nil {
+		return err
+	}
 	log.Info("unmounted")
 	return nil
 }

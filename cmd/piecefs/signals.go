@@ -14,32 +14,40 @@ import (
 // canceler stops in-flight fetches; *fetch.Fetcher satisfies it.
 type canceler interface{ Close() error }
 
-// serveUntilUnmounted returns once the kernel has let go of the mount:
+// errForced reports a shutdown forced by a second signal; the mount exits
+// with exitForced.
+var errForced = errors.New("forced shutdown: a second signal cancelled the reads in flight")
+
+// serveUntilUnmounted returns nil once the kernel has let go of the mount:
 // after an external umount, or after SIGINT/SIGTERM made us unmount.
 //
 // The first signal unmounts; if files are still open it detaches the
 // mount lazily instead, so the mountpoint is free at once and the open
-// files keep working until they are closed. A second signal also cancels
-// the fetches in flight, so readers blocked on the origin get EIO now
-// rather than at their timeout.
-func serveUntilUnmounted(srv *fuse.Server, mountpoint string, fetches canceler, log logrus.FieldLogger) {
+// files keep working until they are closed, with fetches in flight bounded
+// by their timeout. A second signal does not wait for those files: it
+// cancels the fetches in flight and returns errForced, so the caller closes
+// the cache and exits; the kernel then fails whatever is still open on the
+// detached mount instead of leaving a reader hanging.
+func serveUntilUnmounted(srv *fuse.Server, mountpoint string, fetches canceler, log logrus.FieldLogger) error {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	done := make(chan struct{})
 	go func() { srv.Wait(); close(done) }()
-	for n := 0; ; n++ {
-		select {
-		case <-done:
-			return
-		case sig := <-sigs:
-			log.WithField("signal", sig).Info("unmounting")
-			if n == 0 {
-				unmount(srv, mountpoint, log)
-			} else {
-				closeLogged(log, "fetcher", fetches.Close)
-			}
-		}
+	select {
+	case <-done:
+		return nil
+	case sig := <-sigs:
+		log.WithField("signal", sig).Info("unmounting")
+		unmount(srv, mountpoint, log)
+	}
+	select {
+	case <-done:
+		return nil
+	case sig := <-sigs:
+		log.WithField("signal", sig).Warn("second signal: cancelling reads in flight and exiting")
+		closeLogged(log, "fetcher", fetches.Close)
+		return errForced
 	}
 }
 
