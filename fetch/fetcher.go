@@ -35,6 +35,11 @@ type Options struct {
 	// Backoff is the delay before the first retry, doubled for each further
 	// one and jittered; 0 means 100ms.
 	Backoff time.Duration
+	// StallTimeout fails an attempt that receives nothing (no headers, no
+	// body bytes) for this long, so that it is retried on a new connection
+	// instead of waiting out Timeout; 0 means Timeout/Attempts, at least
+	// 100ms.
+	StallTimeout time.Duration
 	// Sink receives every verified piece; nil persists nothing.
 	Sink Sink
 	// Log receives retries and Sink failures; nil discards.
@@ -93,7 +98,15 @@ func parseOrigin(origin string) (string, error) {
 	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
 		return "", fmt.Errorf("origin %q: a base URL cannot have a query or a fragment", origin)
 	}
-	return strings.TrimSuffix(u.String(), "/"), nil
+	// Every slash is trimmed, not just one: the layout's paths are joined
+	// on with one, and an empty segment ("//pieces") is another path.
+	base := strings.TrimRight(u.String(), "/")
+	// url.Parse accepts a few hosts (IPv6 zones) that String does not write
+	// back in a form it parses again; every request would fail.
+	if _, err := url.Parse(base); err != nil {
+		return "", fmt.Errorf("origin %q: %w", origin, err)
+	}
+	return base, nil
 }
 
 func withDefaults(o Options) Options {
@@ -105,6 +118,9 @@ func withDefaults(o Options) Options {
 	}
 	if o.Backoff <= 0 {
 		o.Backoff = 100 * time.Millisecond
+	}
+	if o.StallTimeout <= 0 {
+		o.StallTimeout = max(o.Timeout/time.Duration(o.Attempts), 100*time.Millisecond)
 	}
 	return o
 }

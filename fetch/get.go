@@ -14,20 +14,29 @@ const maxErrorBody = 4 << 10
 // other status is a *StatusError. The caller closes the body.
 //
 // No Range is sent, so a 206 is never a valid answer here.
+//
+// The attempt fails with ErrStalled when nothing arrives for
+// Options.StallTimeout, before the headers or between body reads.
 func (f *Fetcher) get(ctx context.Context, url string) (*http.Response, error) {
+	ctx, w, stop := watch(ctx, f.opts.StallTimeout)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
+		stop()
 		return nil, err
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {
-		return nil, err
+		stop()
+		return nil, w.err(err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.CopyN(io.Discard, resp.Body, maxErrorBody)
 		resp.Body.Close()
+		stop()
 		return nil, &StatusError{Code: resp.StatusCode, URL: req.URL.Redacted()}
 	}
+	w.timer.Reset(w.idle)
+	resp.Body = &watchedBody{ReadCloser: resp.Body, w: w, stop: stop}
 	return resp, nil
 }
 

@@ -49,6 +49,15 @@ func (f *Fetcher) Piece(ctx context.Context, p meta.Piece) ([]byte, error) {
 // tracked like a fetch, so Close waits for it and the Sink can be closed
 // once Close returns.
 func (f *Fetcher) flight(p meta.Piece) ([]byte, error) {
+	// A caller can miss the piece in its caches and in pending just as the
+	// flight that fetched it ends: the bytes are then still pending, or
+	// already in the Sink, and a request would only fetch them again.
+	if b, ok := f.pending.get(p.Digest, p.Size); ok {
+		return b, nil
+	}
+	if b, ok := f.stored(p); ok {
+		return b, nil
+	}
 	return run(f.life, f, p.Digest.String(), func(ctx context.Context) ([]byte, error) {
 		data, err := f.getPiece(ctx, p)
 		if err == nil {
@@ -68,4 +77,23 @@ func (f *Fetcher) getPiece(ctx context.Context, p meta.Piece) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %d bytes, want %d", ErrLength, resp.ContentLength, p.Size)
 	}
 	return readExact(resp.Body, p.Size, p.Digest)
+}
+
+// loader is a Sink that can hand back what it stored, verified; *store.Store
+// is one.
+type loader interface {
+	Load(d meta.Digest) ([]byte, error)
+}
+
+// stored returns piece p from the Sink if the Sink has it.
+func (f *Fetcher) stored(p meta.Piece) ([]byte, bool) {
+	l, ok := f.opts.Sink.(loader)
+	if !ok {
+		return nil, false
+	}
+	b, err := l.Load(p.Digest)
+	if err != nil || int64(len(b)) != p.Size {
+		return nil, false
+	}
+	return b, true
 }
