@@ -10,10 +10,10 @@
 //
 // # Disk reads
 //
-// A disk hit reads only the bytes the request needs, straight from the
-// piece file, and does not promote the piece to memory: the kernel's page
-// cache already keeps recently read disk pieces, so copying whole pieces
-// into the memory tier on every 4 KiB read would cost more than it saves.
+// With a memory tier, a disk hit loads the whole piece into it once (the
+// store verifies it as it loads), so the reads that follow, which a
+// sequential reader makes many of per piece, are memory hits. Without one,
+// a disk hit reads only the bytes the request needs.
 //
 // # Damage
 //

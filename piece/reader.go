@@ -17,9 +17,11 @@ type Memory interface {
 }
 
 // Disk is the tier of complete, verified pieces on disk; *store.Store
-// satisfies it.
+// satisfies it. Load returns a whole piece, for the memory tier; ReadAt
+// reads part of one.
 type Disk interface {
 	Has(d meta.Digest) bool
+	Load(d meta.Digest) ([]byte, error)
 	ReadAt(d meta.Digest, p []byte, off int64) (int, error)
 }
 
@@ -39,7 +41,8 @@ type Reader struct {
 	log  logrus.FieldLogger
 }
 
-// New returns a Reader over the manifest m. log may be nil.
+// New returns a Reader over the manifest m. mem nil turns the memory tier
+// off; log may be nil.
 func New(m *meta.Manifest, mem Memory, disk Disk, net Network, log logrus.FieldLogger) *Reader {
 	if log == nil {
 		l := logrus.New()
@@ -68,22 +71,46 @@ func (r *Reader) ReadAt(ctx context.Context, e *meta.Entry, p []byte, off int64)
 
 func (r *Reader) readSlice(ctx context.Context, s meta.Slice, dst []byte) error {
 	d := s.Piece.Digest
-	if b, ok := r.mem.Get(d); ok {
-		copy(dst, b[s.Offset:])
-		return nil
-	}
-	if r.disk.Has(d) {
-		n, err := r.disk.ReadAt(d, dst, s.Offset)
-		if err == nil && n == len(dst) {
+	if r.mem != nil {
+		if b, ok := r.mem.Get(d); ok {
+			copy(dst, b[s.Offset:])
 			return nil
 		}
-		r.log.WithError(err).WithField("piece", d).Warn("disk piece unreadable; fetching it again")
+	}
+	if r.disk.Has(d) {
+		err := r.readDisk(s, dst)
+		if err == nil {
+			return nil
+		}
+		// The store has dropped the piece and said why; fetch it again.
+		r.log.WithError(err).WithField("piece", d).Debug("disk piece unusable; fetching it again")
 	}
 	b, err := r.net.Piece(ctx, s.Piece)
 	if err != nil {
 		return fmt.Errorf("read piece %s: %w", d, err)
 	}
-	r.mem.Add(d, b)
+	if r.mem != nil {
+		r.mem.Add(d, b)
+	}
 	copy(dst, b[s.Offset:])
 	return nil
+}
+
+// readDisk serves s from disk: with a memory tier, by loading the whole
+// piece into it once; without, by reading just the range.
+func (r *Reader) readDisk(s meta.Slice, dst []byte) error {
+	if r.mem != nil {
+		b, err := r.disk.Load(s.Piece.Digest)
+		if err != nil {
+			return err
+		}
+		r.mem.Add(s.Piece.Digest, b)
+		copy(dst, b[s.Offset:])
+		return nil
+	}
+	n, err := r.disk.ReadAt(s.Piece.Digest, dst, s.Offset)
+	if err == nil && n < len(dst) {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
 }

@@ -39,6 +39,14 @@ type mapDisk struct {
 
 func (s *mapDisk) Has(d meta.Digest) bool { _, ok := s.m[d]; return ok }
 
+func (s *mapDisk) Load(d meta.Digest) ([]byte, error) {
+	s.reads++
+	if s.fail {
+		return nil, os.ErrNotExist
+	}
+	return s.m[d], nil
+}
+
 func (s *mapDisk) ReadAt(d meta.Digest, p []byte, off int64) (int, error) {
 	s.reads++
 	if s.fail {
@@ -101,10 +109,13 @@ func (a entryReaderAt) ReadAt(p []byte, off int64) (int, error) {
 func TestReaderConformance(t *testing.T) {
 	m, content, pieces := fixture(t, 3*4000+123)
 	for name, r := range map[string]*Reader{
-		"network":  New(m, &mapMem{m: map[meta.Digest][]byte{}}, &mapDisk{}, &mapNet{m: pieces}, nil),
-		"disk":     New(m, &mapMem{m: map[meta.Digest][]byte{}}, &mapDisk{m: pieces}, &mapNet{err: errors.New("offline")}, nil),
-		"memory":   New(m, &mapMem{m: pieces}, &mapDisk{}, &mapNet{err: errors.New("offline")}, nil),
-		"disk bad": New(m, &mapMem{m: map[meta.Digest][]byte{}}, &mapDisk{m: pieces, fail: true}, &mapNet{m: pieces}, nil),
+		"network":                  New(m, &mapMem{m: map[meta.Digest][]byte{}}, &mapDisk{}, &mapNet{m: pieces}, nil),
+		"disk":                     New(m, &mapMem{m: map[meta.Digest][]byte{}}, &mapDisk{m: pieces}, &mapNet{err: errors.New("offline")}, nil),
+		"memory":                   New(m, &mapMem{m: pieces}, &mapDisk{}, &mapNet{err: errors.New("offline")}, nil),
+		"disk bad":                 New(m, &mapMem{m: map[meta.Digest][]byte{}}, &mapDisk{m: pieces, fail: true}, &mapNet{m: pieces}, nil),
+		"disk, no memory tier":     New(m, nil, &mapDisk{m: pieces}, &mapNet{err: errors.New("offline")}, nil),
+		"network, no memory tier":  New(m, nil, &mapDisk{}, &mapNet{m: pieces}, nil),
+		"disk bad, no memory tier": New(m, nil, &mapDisk{m: pieces, fail: true}, &mapNet{m: pieces}, nil),
 	} {
 		t.Run(name, func(t *testing.T) {
 			sr := io.NewSectionReader(entryReaderAt{r, &m.Entries[1]}, 0, int64(len(content)))

@@ -2,11 +2,7 @@ package store
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -22,31 +18,31 @@ const (
 	BucketManifests = "manifests"
 	// BucketTags records tags: origin + "\x00" + tag → manifest digest.
 	BucketTags = "tags"
+	// BucketAtime records when complete pieces were last read: digest →
+	// unix seconds. It orders eviction across restarts.
+	BucketAtime = "atime"
 )
 
-// openDB creates dir if needed and opens its database, failing with
-// ErrInUse if another process holds it for longer than timeout.
-func openDB(dir string, timeout time.Duration) (*bolt.DB, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create cache directory: %w", err)
+var buckets = []string{BucketPieces, BucketManifests, BucketTags, BucketAtime}
+
+// ensureBuckets creates the buckets that db lacks, writing only if one is
+// missing.
+func ensureBuckets(db *bolt.DB) error {
+	missing := false
+	err := db.View(func(tx *bolt.Tx) error {
+		for _, b := range buckets {
+			missing = missing || tx.Bucket([]byte(b)) == nil
+		}
+		return nil
+	})
+	if err != nil || !missing {
+		return err
 	}
-	name := filepath.Join(dir, DBName)
-	// Options.NoSync stays false: completion records must be durable.
-	db, err := bolt.Open(name, 0o600, &bolt.Options{Timeout: timeout})
-	if errors.Is(err, bolt.ErrTimeout) {
-		return nil, fmt.Errorf("cache directory %s is %w (its lock on %s was not free within %s)", dir, ErrInUse, name, timeout)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("open cache database %s: %w", name, err)
-	}
-	if err := db.Update(createBuckets); err != nil {
-		return nil, errors.Join(fmt.Errorf("create buckets in %s: %w", name, err), db.Close())
-	}
-	return db, nil
+	return db.Update(createBuckets)
 }
 
 func createBuckets(tx *bolt.Tx) error {
-	for _, b := range []string{BucketPieces, BucketManifests, BucketTags} {
+	for _, b := range buckets {
 		if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
 			return fmt.Errorf("bucket %s: %w", b, err)
 		}
@@ -54,6 +50,7 @@ func createBuckets(tx *bolt.Tx) error {
 	return nil
 }
 
+// encodeSize encodes a size or a time; both are 8-byte big-endian.
 func encodeSize(n int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(n)) }
 
 // decodeSize returns the size in a record value, or false if the value is
@@ -78,5 +75,35 @@ func putRecord(bucket string, d meta.Digest, size int64) func(*bolt.Tx) error {
 func deleteRecord(bucket string, d meta.Digest) func(*bolt.Tx) error {
 	return func(tx *bolt.Tx) error {
 		return tx.Bucket([]byte(bucket)).Delete(d[:])
+	}
+}
+
+// deleteKeys returns a function that removes keys from bucket.
+func deleteKeys(bucket string, keys [][]byte) func(*bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bucket))
+		for _, k := range keys {
+			if err := b.Delete(k); err != nil {
+				return fmt.Errorf("delete record %x: %w", k, err)
+			}
+		}
+		return nil
+	}
+}
+
+// deletePieces returns a function that removes the records and access
+// times of ds. It is idempotent, as db.Batch requires.
+func deletePieces(ds ...meta.Digest) func(*bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		pieces, atimes := tx.Bucket([]byte(BucketPieces)), tx.Bucket([]byte(BucketAtime))
+		for _, d := range ds {
+			if err := pieces.Delete(d[:]); err != nil {
+				return err
+			}
+			if err := atimes.Delete(d[:]); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 }

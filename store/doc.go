@@ -1,11 +1,15 @@
 // Package store keeps verified pieces and manifests on local disk, in a
 // cache directory that survives restarts and crashes.
 //
+// Nothing wrong is ever served, nothing recorded is lost to a crash, and
+// nothing hangs: each of the sections below states how.
+//
 // # Layout
 //
 // A cache directory DIR holds:
 //
 //	DIR/piecefs.db                 bbolt database
+//	DIR/piecefs.db.corrupt-<time>  a damaged database, moved aside (see "Damage")
 //	DIR/pieces/ab/<hex>            complete pieces (ab = first two hex digits)
 //	DIR/pieces/ab/<hex>.part       a piece being written; never read, removed at start
 //	DIR/manifests/<hex>.json       manifests seen (same durable write)
@@ -13,15 +17,17 @@
 // <hex> is the 64 lowercase hex digits of the sha256 of the file's content.
 // Temporary manifest files end in ".part" too.
 //
-// The database has three buckets, created at open (see [BucketPieces],
-// [BucketManifests], [BucketTags]):
+// The database has four buckets, created at open (see [BucketPieces],
+// [BucketManifests], [BucketTags], [BucketAtime]):
 //
 //	pieces     32 raw digest bytes → 8-byte big-endian size of a complete piece
 //	manifests  32 raw digest bytes → 8-byte big-endian size of a cached manifest
 //	tags       origin + "\x00" + tag → 32 raw digest bytes of the manifest
+//	atime      32 raw digest bytes → 8-byte big-endian unix seconds of the last read
 //
 // A piece is complete if and only if it has a record in bucket pieces; its
-// file then exists, has that size, and hashes to its digest.
+// file then exists and has that size. A record in bucket atime exists only
+// for a complete piece.
 //
 // # Crash safety
 //
@@ -29,24 +35,94 @@
 // A piece is written to <hex>.part and made durable in this order: fsync the
 // file, close it, check its size, rename it to <hex>, fsync the directory,
 // record it in bbolt (fsync on). A failure at any step removes what was
-// written and records nothing. The .part name is never read.
+// written and records nothing. The .part name is never read. When the disk
+// bound needs room, the commit evicts between the size check and the
+// rename (see "Disk bound"); an eviction deletes records before files.
 //
 // Open reconciles the directory with the database before anything is
 // served: it removes every .part file, drops every record whose file is
 // missing or has the wrong size (with the file), and removes every file
-// without a record (a crash between rename and record). Dropped pieces are
+// without a record (a crash between rename and record, or between an
+// eviction's record deletion and its file removal). Dropped pieces are
 // fetched again when next read. The same holds for manifests.
 //
 // Records are written with bbolt's Batch, so commits that run at the same
 // time share one database fsync; a lone commit waits out bbolt's batch delay
 // (10ms by default) first.
 //
-// The content of a piece is verified by the caller before it reaches the
-// store (the fetcher hashes bytes as they arrive); the store checks sizes,
-// which is what a crash or a truncating file system can get wrong. A piece
-// file found missing or short while reading is dropped the same way, and the
-// read fails with an error wrapping [io/fs.ErrNotExist] so the caller
-// fetches it again.
+// # Verification
+//
+// The caller verifies a piece's bytes before they reach the store (the
+// fetcher hashes bytes as they arrive), so pieces written by this process
+// are trusted. A piece found on disk at Open is not: a flipped bit (bit
+// rot, a user's mistake) keeps the file's size and passes the reconcile.
+// So the first read of such a piece in a process hashes the whole file
+// before serving any of it; if the hash is not the digest, the piece is
+// dropped (record and file), a warning is logged, and the read fails with
+// an error wrapping [ErrCorrupt] and [io/fs.ErrNotExist], so the caller
+// fetches it again. Concurrent first reads of a piece share one hash.
+//
+// The cost is one hash per piece per process, once: later reads of a
+// verified piece are a plain pread. What a process remembers is one bit per
+// complete piece. A file changed behind the store's back after its first
+// read in a process is therefore not noticed until the next process;
+// [Store.Load] hashes on every call, since its caller keeps the bytes, and
+// [Store.Verify] hashes everything on demand.
+//
+// # Disk bound
+//
+// With [Options.MaxBytes] set, the complete pieces take at most that many
+// bytes ([Store.Bytes]); manifests do not count and are never evicted. A
+// commit makes room before it records its piece, evicting the least
+// recently used pieces, so the bound holds whenever no commit is in
+// progress. It may be exceeded by one piece only: by a piece larger than
+// the bound, or when the pieces that would have to go are being read. A
+// piece being read (pinned by [Store.ReadAt], [Store.Load] or
+// [Store.Verify] while it runs) or being committed is never evicted; a
+// commit that would need to evict pinned pieces to stay within one piece
+// of the bound fails with an error wrapping [ErrFull]. A bound lowered
+// since the last run is applied at Open. Files being written (.part) are
+// not counted, and an evicted piece whose file cannot be removed has lost
+// its record already, so the next Open removes the file.
+//
+// Reads order the pieces in memory only. The order is written to bucket
+// atime every 30 seconds and at Close, in one transaction, and read back at
+// Open, so it survives restarts; a crash loses at most the last 30 seconds
+// of it, which costs a slightly worse choice of victims and nothing else.
+//
+// # Damage
+//
+// A damaged cache directory is repaired at Open or at the first read that
+// meets the damage, with these outcomes:
+//
+//	damage                                   outcome
+//	.part file left by a crash               removed at Open
+//	piece file truncated or extended         dropped at Open (size check), or by the first read that meets it
+//	piece file deleted                       dropped at Open, or by the first read that misses it
+//	byte flipped in a piece file             dropped by its first read in the process, by Load, or by Verify
+//	byte flipped in a manifest file          dropped by LoadManifest or VerifyManifests
+//	piece file without a record              removed at Open
+//	database deleted                         empty database created; piece files removed (warning with the count)
+//	database corrupt (bbolt fails to open    moved aside to piecefs.db.corrupt-<unix time> (error logged), empty
+//	  it, tx.Check fails, or reading panics)   database created, piece files removed; fetched again
+//	database truncated to zero bytes         as deleted: bbolt starts it afresh
+//	directory not writable, or not a dir     Open fails naming the directory and what to do; nothing stays open
+//	disk full while writing a piece          .part removed, nothing recorded; the error wraps syscall.ENOSPC
+//	another process uses the directory       Open fails with ErrInUse after Options.LockTimeout
+//
+// A read that drops a piece fails with an error wrapping fs.ErrNotExist
+// (and ErrCorrupt if the bytes were wrong), so the caller fetches it again;
+// a warning naming the piece is logged.
+//
+// A flipped byte that leaves the database's structure valid (inside a key
+// or a value) is not damage tx.Check can see; it garbles one record, which
+// the reconcile then treats like any record that does not match its file.
+//
+// Reading a database nobody has checked can panic, or fault on a page past
+// the end of a truncated file; Open reads it with faults turned into
+// panics and recovers from both. If bbolt panics inside its own Open, the
+// file it opened stays open until the process ends (the database is moved
+// aside, so its lock is not in the way).
 //
 // # Exclusive use
 //
@@ -62,7 +138,10 @@
 //
 // # Concurrency
 //
-// All methods of [Store] are safe for concurrent use. A [Writer] belongs to
-// one goroutine. Only one Writer per piece can be open at a time; a second
+// All methods of [Store] are safe for concurrent use, Close included: an
+// operation that began before Close finishes first, and one called after
+// fails with an error wrapping [ErrClosed] (Has reports false) instead of
+// touching closed files or a closed database. A [Writer] belongs to one
+// goroutine. Only one Writer per piece can be open at a time; a second
 // Create for the same piece fails with an error wrapping [ErrBusy].
 package store

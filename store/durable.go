@@ -10,13 +10,18 @@ import (
 	"github.com/piecefs/piecefs/internal/durable"
 )
 
-// The durability steps, in order, as passed to Options.faultHook.
+// The durability steps, as passed to Options.faultHook. A commit runs
+// write, fsync, rename, dirsync and commit in that order; when the disk
+// bound makes it evict, evict (records deleted) and unlink (files removed)
+// run for the victims between fsync and rename.
 const (
 	stepWrite   = "write"
 	stepFsync   = "fsync"
 	stepRename  = "rename"
 	stepDirsync = "dirsync"
 	stepCommit  = "commit"
+	stepEvict   = "evict"
+	stepUnlink  = "unlink"
 )
 
 // step runs fn as the durability step name, first giving the fault hook a

@@ -71,3 +71,101 @@ func TestCrashAtEachStep(t *testing.T) {
 		})
 	}
 }
+
+// evictSetup fills a store bounded to two pieces with a and b, so that
+// putting a third evicts a.
+func evictSetup(t *testing.T, dir string, hook func(string) error) (s *Store, a, b, c []byte) {
+	t.Helper()
+	a, b, c = content(11, 1000), content(12, 1000), content(13, 1000)
+	s = openT(t, dir, Options{MaxBytes: 2000, faultHook: hook})
+	putT(t, s, a)
+	putT(t, s, b)
+	return s, a, b, c
+}
+
+// TestFaultDuringEviction fails each eviction step of a commit that must
+// make room. A failed record deletion fails the commit and keeps the
+// victim; a failed file removal leaves a file without a record, which the
+// next Open removes.
+func TestFaultDuringEviction(t *testing.T) {
+	for _, step := range []string{stepEvict, stepUnlink} {
+		t.Run(step, func(t *testing.T) {
+			dir := t.TempDir()
+			armed := false
+			s, a, b, c := evictSetup(t, dir, func(s string) error {
+				if armed && s == step {
+					return errInjected
+				}
+				return nil
+			})
+			armed = true
+			err := s.Put(meta.Sum(c), c)
+			if step == stepEvict {
+				if !errors.Is(err, errInjected) {
+					t.Fatalf("Put = %v, want an error wrapping the injected fault", err)
+				}
+				checkComplete(t, s, meta.Sum(a), a)
+				if s.Has(meta.Sum(c)) {
+					t.Error("piece committed although it could not make room")
+				}
+			} else {
+				if err != nil {
+					t.Fatalf("Put = %v, want nil (a failed removal is logged)", err)
+				}
+				if s.Has(meta.Sum(a)) || recorded(t, s, BucketPieces, meta.Sum(a)) {
+					t.Error("evicted piece still complete")
+				}
+			}
+			checkComplete(t, s, meta.Sum(b), b)
+			checkBound(t, s, 2000+1000*boolInt(step == stepUnlink), "the faulty eviction")
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s = openT(t, dir, Options{MaxBytes: 2000})
+			checkConsistent(t, s)
+			checkBound(t, s, 2000, "reopening")
+		})
+	}
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// TestCrashDuringEviction copies the cache directory before each eviction
+// step, as a crash there would leave it: the copy opens with every record
+// matching its file, within the bound, and the victim complete only if its
+// record was not deleted yet.
+func TestCrashDuringEviction(t *testing.T) {
+	for _, step := range []string{stepEvict, stepUnlink, stepRename} {
+		t.Run("before "+step, func(t *testing.T) {
+			dir, crashed := t.TempDir(), t.TempDir()
+			armed, taken := false, false
+			s, a, b, c := evictSetup(t, dir, func(s string) error {
+				if armed && s == step && !taken {
+					copyTree(t, dir, crashed)
+					taken = true
+				}
+				return nil
+			})
+			armed = true
+			putT(t, s, c)
+			if !taken {
+				t.Fatalf("step %q never ran", step)
+			}
+			cs := openT(t, crashed, Options{MaxBytes: 2000})
+			checkConsistent(t, cs)
+			checkBound(t, cs, 2000, "opening the crashed copy")
+			checkComplete(t, cs, meta.Sum(b), b)
+			if got, want := cs.Has(meta.Sum(a)), step == stepEvict; got != want {
+				t.Errorf("victim complete after a crash before %s = %v, want %v", step, got, want)
+			}
+			if cs.Has(meta.Sum(c)) {
+				t.Error("piece complete after a crash before its rename")
+			}
+		})
+	}
+}

@@ -1,7 +1,9 @@
 package store
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -17,6 +19,7 @@ const (
 	manifestsDir = "manifests"
 	partSuffix   = ".part"
 	jsonSuffix   = ".json"
+	probeName    = ".piecefs-probe"
 )
 
 func (s *Store) piecePath(d meta.Digest) string {
@@ -27,17 +30,46 @@ func (s *Store) manifestPath(d meta.Digest) string {
 	return filepath.Join(s.dir, filepath.FromSlash(meta.ManifestPath(d)))
 }
 
-// makeLayout creates the top directories of the layout and makes their
-// entries durable. The fan-out directories are made on first use, by
-// fanOut.
-func makeLayout(dir string) error {
-	for _, sub := range []string{piecesDir, manifestsDir} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
-			return err
+// prepareDir creates the directories of the layout and checks that the
+// store can write in them, so that an unusable cache directory fails Open
+// with one clear error instead of failing every write later. The new
+// entries are made durable by syncLayout, once the database exists too.
+func prepareDir(dir string) error {
+	for _, d := range []string{dir, filepath.Join(dir, piecesDir), filepath.Join(dir, manifestsDir)} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return unusable(dir, err)
+		}
+		if err := probeWrite(d); err != nil {
+			return unusable(dir, err)
 		}
 	}
-	return durable.SyncDir(dir)
+	return nil
 }
+
+// probeWrite creates and removes a file in dir. The name is fixed so that
+// a crash in between leaves one small file, not one per start. Open runs it
+// before it has the lock, so the reconcile of a process opening the same
+// directory may remove the file first.
+func probeWrite(dir string) error {
+	name := filepath.Join(dir, probeName)
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	err = f.Close()
+	if rerr := os.Remove(name); err == nil && !errors.Is(rerr, fs.ErrNotExist) {
+		err = rerr
+	}
+	return err
+}
+
+func unusable(dir string, err error) error {
+	return fmt.Errorf("cache directory %s is not usable: %w (it must be a directory this user can write; fix its permissions or choose another cache directory)", dir, err)
+}
+
+// syncLayout makes the entries of the database and of the top directories
+// durable.
+func syncLayout(dir string) error { return durable.SyncDir(dir) }
 
 // fanOut makes sure the fan-out directory of d exists and that its entry is
 // durable, so that a piece renamed into it cannot vanish with it in a

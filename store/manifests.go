@@ -13,8 +13,9 @@ import (
 	"github.com/piecefs/piecefs/meta"
 )
 
-// ErrCorrupt is wrapped by the error of LoadManifest when the cached file
-// does not hash to its digest.
+// ErrCorrupt is wrapped by the errors of LoadManifest, ReadAt, Load and
+// Verify when a cached file does not hash to its digest. Those errors wrap
+// fs.ErrNotExist too: the file has been dropped, to be fetched again.
 var ErrCorrupt = errors.New("cached file does not match its digest")
 
 // SaveManifest stores data, the manifest with digest d, durably (the same
@@ -27,6 +28,10 @@ func (s *Store) SaveManifest(origin, tag string, d meta.Digest, data []byte) err
 	if got := meta.Sum(data); got != d {
 		return fmt.Errorf("save manifest %s: data hashes to %s", d, got)
 	}
+	if err := s.enter(); err != nil {
+		return fmt.Errorf("save manifest %s: %w", d, err)
+	}
+	defer s.leave()
 	mu := s.stripe(d)
 	mu.Lock()
 	defer mu.Unlock()
@@ -110,6 +115,10 @@ func tagKey(origin, tag string) []byte { return []byte(origin + "\x00" + tag) }
 // is corrupt, it is removed and the error wraps both ErrCorrupt and
 // fs.ErrNotExist, so the caller fetches it again.
 func (s *Store) LoadManifest(d meta.Digest) ([]byte, error) {
+	if err := s.enter(); err != nil {
+		return nil, fmt.Errorf("load manifest %s: %w", d, err)
+	}
+	defer s.leave()
 	data, err := os.ReadFile(s.manifestPath(d))
 	if err != nil {
 		return nil, fmt.Errorf("load manifest %s: %w", d, err)
@@ -136,6 +145,10 @@ func (s *Store) dropManifest(d meta.Digest) {
 // ResolveTag returns the digest of the manifest that tag of origin was last
 // saved with, and false if it was never saved.
 func (s *Store) ResolveTag(origin, tag string) (meta.Digest, bool, error) {
+	if err := s.enter(); err != nil {
+		return meta.Digest{}, false, fmt.Errorf("resolve tag %q of %s: %w", tag, origin, err)
+	}
+	defer s.leave()
 	var d meta.Digest
 	var ok bool
 	err := s.db.View(func(tx *bolt.Tx) error {

@@ -12,21 +12,29 @@ import (
 
 // ReadAt reads len(p) bytes of the complete piece d starting at offset off,
 // with the semantics of io.ReaderAt: fewer bytes come with io.EOF when the
-// piece ends first. If the piece is not complete, or its file turns out to
-// be missing or short, the error wraps fs.ErrNotExist; in the second case the
-// piece is dropped first, so that Has reports false and the caller fetches it
-// again.
+// piece ends first. The first read of a piece in this process hashes all of
+// it (see "Verification"). If the piece is not complete, or its file turns
+// out to be missing, short or corrupt, the error wraps fs.ErrNotExist; in
+// the second case the piece is dropped first, so that Has reports false and
+// the caller fetches it again.
 func (s *Store) ReadAt(d meta.Digest, p []byte, off int64) (int, error) {
-	size, ok := s.size(d)
-	if !ok {
-		return 0, fmt.Errorf("read piece %s: %w", d, fs.ErrNotExist)
-	}
 	if off < 0 {
 		return 0, fmt.Errorf("read piece %s: negative offset %d", d, off)
 	}
-	want := min(int64(len(p)), max(size-off, 0))
+	pc, err := s.pin(d, true)
+	if err != nil {
+		return 0, fmt.Errorf("read piece %s: %w", d, err)
+	}
+	defer s.unpin(pc)
+	if h := s.opts.readHook; h != nil {
+		h(d)
+	}
+	want := min(int64(len(p)), max(pc.size-off, 0))
 	if want == 0 && len(p) > 0 {
 		return 0, io.EOF
+	}
+	if err := s.verifyOnce(pc); err != nil {
+		return 0, err
 	}
 	n, err := s.pread(d, p[:want], off)
 	if err == nil && want < int64(len(p)) {
@@ -57,10 +65,11 @@ func (s *Store) pread(d meta.Digest, p []byte, off int64) (int, error) {
 }
 
 // lost drops the piece d, whose file f (nil if it could not be opened) was
-// found missing or short, and returns the read's error.
+// found missing, short or corrupt, and returns the read's error.
 func (s *Store) lost(d meta.Digest, f *os.File, cause error) error {
+	s.log.WithError(cause).WithField("piece", d.String()).Warn("piece file on disk is damaged; dropped to be fetched again")
 	if err := s.drop(d, f); err != nil {
-		s.log.WithError(err).WithField("piece", d.String()).Warn("drop lost piece")
+		s.log.WithError(err).WithField("piece", d.String()).Warn("drop damaged piece")
 	}
 	return fmt.Errorf("read piece %s: %w; dropped to be fetched again: %w", d, cause, fs.ErrNotExist)
 }
@@ -77,7 +86,7 @@ func (s *Store) drop(d meta.Digest, f *os.File) error {
 		return nil
 	}
 	s.forget(d)
-	err := s.db.Update(deleteRecord(BucketPieces, d))
+	err := s.db.Update(deletePieces(d))
 	// Remove the file even if the record stays: a record without its file
 	// is dropped again on the next read or at the next Open.
 	s.remove(s.piecePath(d))
@@ -85,6 +94,14 @@ func (s *Store) drop(d meta.Digest, f *os.File) error {
 		return fmt.Errorf("delete record: %w", err)
 	}
 	return nil
+}
+
+func (s *Store) forget(d meta.Digest) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.index.get(d); ok {
+		s.index.remove(p)
+	}
 }
 
 // replaced reports whether a file exists at name that is not f (any file, if

@@ -78,35 +78,48 @@ type tally struct {
 }
 
 // reconcile brings disk and database into agreement (see "Crash safety")
-// and loads the set of complete pieces.
-func (s *Store) reconcile() error {
-	complete, err := s.reconcileArea(s.pieceArea())
+// and loads the index of complete pieces. fresh says the database was
+// started empty at this Open.
+func (s *Store) reconcile(fresh bool) error {
+	complete, err := s.reconcileArea(s.pieceArea(), fresh)
 	if err != nil {
 		return err
 	}
-	if _, err := s.reconcileArea(s.manifestArea()); err != nil {
+	if _, err := s.reconcileArea(s.manifestArea(), fresh); err != nil {
+		return err
+	}
+	atimes, err := s.loadAtimes(complete)
+	if err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.complete = complete
+	s.index = loadIndex(complete, atimes)
 	return nil
 }
 
 // reconcileArea returns the sizes of the objects of a that remain recorded.
 // Records are deleted before files are removed, so a crash in between
 // leaves only files without records, which the next Open removes.
-func (s *Store) reconcileArea(a area) (map[meta.Digest]int64, error) {
+func (s *Store) reconcileArea(a area, fresh bool) (map[meta.Digest]int64, error) {
 	var t tally
 	onDisk, err := s.scan(a, &t)
 	if err != nil {
 		return nil, err
 	}
 	var kept map[meta.Digest]int64
-	err = s.db.Update(func(tx *bolt.Tx) (err error) {
-		kept, err = matchRecords(tx.Bucket([]byte(a.bucket)), onDisk, &t)
+	var bad [][]byte
+	err = s.db.View(func(tx *bolt.Tx) (err error) {
+		kept, bad, err = matchRecords(tx.Bucket([]byte(a.bucket)), onDisk)
 		return err
 	})
+	if err == nil && len(bad) > 0 {
+		// Written only when there is something to delete: every write
+		// transaction costs Open an fsync. No one else writes meanwhile;
+		// the store holds the database's lock.
+		err = s.db.Update(deleteKeys(a.bucket, bad))
+	}
+	t.kept, t.dropped = len(kept), len(bad)
 	if err != nil {
 		return nil, fmt.Errorf("check %s records: %w", a.bucket, err)
 	}
@@ -115,6 +128,9 @@ func (s *Store) reconcileArea(a area) (map[meta.Digest]int64, error) {
 		t.unrecorded++
 	}
 	s.logTally(a.bucket, t)
+	if fresh && t.unrecorded > 0 {
+		s.logFresh(a.bucket, t.unrecorded)
+	}
 	return kept, nil
 }
 
@@ -181,11 +197,11 @@ func (s *Store) scanEntry(a area, dir string, e fs.DirEntry, onDisk map[meta.Dig
 	return nil
 }
 
-// matchRecords keeps each record of b whose file is in onDisk with the
-// recorded size, deletes the others, and returns the sizes kept. The files
-// of kept records are taken out of onDisk, so what remains there lacks a
-// record.
-func matchRecords(b *bolt.Bucket, onDisk map[meta.Digest]found, t *tally) (map[meta.Digest]int64, error) {
+// matchRecords returns the sizes of the records of b whose file is in
+// onDisk with the recorded size, and the keys of the other records. The
+// files of kept records are taken out of onDisk, so what remains there
+// lacks a record.
+func matchRecords(b *bolt.Bucket, onDisk map[meta.Digest]found) (map[meta.Digest]int64, [][]byte, error) {
 	kept := make(map[meta.Digest]int64)
 	var bad [][]byte
 	err := b.ForEach(func(k, v []byte) error {
@@ -195,19 +211,10 @@ func matchRecords(b *bolt.Bucket, onDisk map[meta.Digest]found, t *tally) (map[m
 			delete(onDisk, d)
 			return nil
 		}
-		bad = append(bad, bytes.Clone(k))
+		bad = append(bad, bytes.Clone(k)) // copied out of the transaction
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	for _, k := range bad {
-		if err := b.Delete(k); err != nil {
-			return nil, fmt.Errorf("delete record %x: %w", k, err)
-		}
-	}
-	t.kept, t.dropped = len(kept), len(bad)
-	return kept, nil
+	return kept, bad, err
 }
 
 // parseRecord decodes a record of bucket pieces or manifests; ok is false if

@@ -85,6 +85,7 @@ func TestReconcile(t *testing.T) {
 				t.Errorf("files under manifests/ = %v, want none", got)
 			}
 			checkComplete(t, s, dGood, good)
+			checkConsistent(t, s) // access times of dropped pieces pruned too
 		})
 	}
 }

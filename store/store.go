@@ -9,6 +9,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/piecefs/piecefs/meta"
 )
@@ -41,11 +42,18 @@ type Options struct {
 	// LockTimeout is how long Open waits for the lock on the database
 	// before failing with ErrInUse; 0 means DefaultLockTimeout.
 	LockTimeout time.Duration
+	// MaxBytes bounds the total size of the complete pieces (see "Disk
+	// bound"); 0 means unbounded. Manifests do not count.
+	MaxBytes int64
 
-	// faultHook, if set, runs before each durability step ("write",
-	// "fsync", "rename", "dirsync", "commit"); an error fails the step.
-	// Tests use it to put failures and crash snapshots between the steps.
+	// faultHook, if set, runs before each durability step (see
+	// durable.go); an error fails the step. Tests use it to put failures
+	// and crash snapshots between the steps.
 	faultHook func(step string) error
+	// readHook, if set, runs while ReadAt or Load holds its pin on d.
+	readHook func(d meta.Digest)
+	// clock, if set, replaces time.Now for access times.
+	clock func() time.Time
 }
 
 func (o Options) withDefaults() Options {
@@ -60,6 +68,12 @@ func (o Options) withDefaults() Options {
 	if o.LockTimeout <= 0 {
 		o.LockTimeout = DefaultLockTimeout
 	}
+	if o.MaxBytes < 0 {
+		o.MaxBytes = 0
+	}
+	if o.clock == nil {
+		o.clock = time.Now
+	}
 	return o
 }
 
@@ -72,97 +86,110 @@ type Store struct {
 	db    *bolt.DB
 	files *fileCache
 
-	mu       sync.RWMutex // guards complete
-	complete map[meta.Digest]int64
+	mu     sync.RWMutex // guards index (and the fields of its pieces) and closed
+	index  *index
+	closed bool           // set when Close begins; no operation starts afterwards
+	ops    sync.WaitGroup // one count per operation in progress; Close waits for zero
+
+	verifying singleflight.Group // first-read verifications, keyed by digest
 
 	writingMu sync.Mutex // guards writing
 	writing   map[meta.Digest]bool
 
 	// stripes serialize, per piece, a commit's install-and-record with a
-	// drop of the same piece, so a drop never deletes a fresh commit. They
-	// are striped rather than global so that concurrent commits of
-	// different pieces still share one bbolt batch.
+	// drop or eviction of the same piece, so that neither deletes a fresh
+	// commit. They are striped rather than global so that concurrent
+	// commits of different pieces still share one bbolt batch. Whoever
+	// holds more than one (eviction) takes them in ascending order.
 	stripes [256]sync.Mutex
 
 	dirsMu    sync.Mutex // guards dirsReady
 	dirsReady [256]bool  // fan-out directories known to exist durably, by first digest byte
+
+	flusher *flusher // writes access times in the background
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
 // Open opens (creating it if needed) the cache directory dir, takes its
-// lock, and reconciles it with its database (see "Crash safety").
+// lock, repairs what damage it finds (see "Damage"), reconciles it with its
+// database (see "Crash safety") and evicts down to Options.MaxBytes. On
+// failure nothing stays open.
 func Open(dir string, opts Options) (*Store, error) {
 	opts = opts.withDefaults()
-	db, err := openDB(dir, opts.LockTimeout)
-	if err != nil {
-		return nil, err
-	}
 	s := &Store{
-		dir:      dir,
-		opts:     opts,
-		log:      opts.Log.WithField("cache_dir", dir),
-		db:       db,
-		complete: make(map[meta.Digest]int64),
-		writing:  make(map[meta.Digest]bool),
+		dir:     dir,
+		opts:    opts,
+		log:     opts.Log.WithField("cache_dir", dir),
+		index:   newIndex(),
+		writing: make(map[meta.Digest]bool),
 	}
 	s.files = newFileCache(opts.OpenFiles, s.piecePath)
-	if err := s.init(); err != nil {
-		return nil, errors.Join(err, db.Close())
+	if err := prepareDir(dir); err != nil {
+		return nil, err
 	}
+	if err := s.load(); err != nil {
+		return nil, errors.Join(err, s.closeDB())
+	}
+	s.flusher = s.startFlusher(atimeInterval)
 	return s, nil
-}
-
-func (s *Store) init() error {
-	if err := makeLayout(s.dir); err != nil {
-		return fmt.Errorf("open cache directory %s: %w", s.dir, err)
-	}
-	if err := s.reconcile(); err != nil {
-		return fmt.Errorf("reconcile cache directory %s: %w", s.dir, err)
-	}
-	return nil
 }
 
 // Dir returns the cache directory.
 func (s *Store) Dir() string { return s.dir }
 
-// Has reports whether the piece with digest d is complete on disk.
+// Has reports whether the piece with digest d is complete on disk. It
+// reports false after Close.
 func (s *Store) Has(d meta.Digest) bool {
-	_, ok := s.size(d)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := s.index.get(d)
+	return ok && !s.closed
+}
+
+// has is Has for the store's own use while an operation is registered,
+// when Close may have begun but waits.
+func (s *Store) has(d meta.Digest) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := s.index.get(d)
 	return ok
 }
 
-func (s *Store) size(d meta.Digest) (int64, bool) {
+// Bytes returns the total size of the complete pieces.
+func (s *Store) Bytes() int64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	n, ok := s.complete[d]
-	return n, ok
+	return s.index.used
 }
 
-func (s *Store) remember(d meta.Digest, size int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.complete[d] = size
-}
-
-func (s *Store) forget(d meta.Digest) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.complete, d)
-}
+func (s *Store) now() int64 { return s.opts.clock().Unix() }
 
 func (s *Store) stripe(d meta.Digest) *sync.Mutex { return &s.stripes[d[0]] }
 
-// Close closes the open piece files, waiting for reads in progress to finish
-// with them, and then the database. Writers still open fail to commit.
-// Close is idempotent; later calls return the first call's result.
+// Close waits for the operations in progress, writes the access times not
+// yet written, and closes the open piece files and the database. Every
+// method called afterwards fails with an error wrapping ErrClosed (Has
+// reports false); Writers still open fail to commit. Close is idempotent;
+// later calls return the first call's result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.beginClose()
+		s.flusher.stop()
+		s.flushAtimes()
 		s.files.close()
-		if err := s.db.Close(); err != nil {
-			s.closeErr = fmt.Errorf("close cache database in %s: %w", s.dir, err)
-		}
+		s.closeErr = s.closeDB()
 	})
 	return s.closeErr
+}
+
+func (s *Store) closeDB() error {
+	if s.db == nil {
+		return nil
+	}
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close cache database in %s: %w", s.dir, err)
+	}
+	return nil
 }

@@ -220,25 +220,26 @@ func TestReadAtLostFile(t *testing.T) {
 		{"truncated while open", true, func(p string) error { return os.Truncate(p, 3) }},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			s := openT(t, dir, Options{})
-			data := content(7, 1000)
-			d := putT(t, s, data)
-			if tc.warm {
-				readAll(t, s, d, len(data))
-			}
-			if err := tc.damage(s.piecePath(d)); err != nil {
-				t.Fatal(err)
-			}
-			_, err := s.ReadAt(d, make([]byte, len(data)), 0)
-			if !errors.Is(err, fs.ErrNotExist) {
-				t.Fatalf("ReadAt = %v, want an error wrapping fs.ErrNotExist", err)
-			}
-			checkAbsent(t, s, d)
-			putT(t, s, data) // fetched again
-			checkComplete(t, s, d, data)
-		})
+		for _, r := range pieceReaders {
+			t.Run(tc.name+"/"+r.name, func(t *testing.T) {
+				dir := t.TempDir()
+				s := openT(t, dir, Options{})
+				data := content(7, 1000)
+				d := putT(t, s, data)
+				if tc.warm {
+					readAll(t, s, d, len(data))
+				}
+				if err := tc.damage(s.piecePath(d)); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := r.read(s, d, len(data)); !errors.Is(err, fs.ErrNotExist) {
+					t.Fatalf("read = %v, want an error wrapping fs.ErrNotExist", err)
+				}
+				checkAbsent(t, s, d)
+				putT(t, s, data) // fetched again
+				checkComplete(t, s, d, data)
+			})
+		}
 	}
 }
 

@@ -26,6 +26,10 @@ func (s *Store) Create(d meta.Digest, size int64) (*Writer, error) {
 	if size < 0 {
 		return nil, fmt.Errorf("create piece %s: negative size %d", d, size)
 	}
+	if err := s.enter(); err != nil {
+		return nil, fmt.Errorf("create piece %s: %w", d, err)
+	}
+	defer s.leave()
 	if !s.claim(d) {
 		return nil, fmt.Errorf("create piece %s: %w", d, ErrBusy)
 	}
@@ -50,6 +54,9 @@ func (s *Store) createPart(d meta.Digest) (*os.File, error) {
 func (s *Store) Put(d meta.Digest, data []byte) error {
 	if s.Has(d) {
 		return nil
+	}
+	if s.isClosed() {
+		return fmt.Errorf("put piece %s: %w", d, ErrClosed)
 	}
 	w, err := s.Create(d, int64(len(data)))
 	if err != nil {
@@ -82,7 +89,8 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// Commit makes the piece complete and durable (see "Crash safety"). On
+// Commit makes the piece complete and durable (see "Crash safety"),
+// evicting others if the disk bound needs room (see "Disk bound"). On
 // failure nothing is recorded and the written bytes are removed. If the
 // piece became complete meanwhile, Commit discards this copy and succeeds.
 func (w *Writer) Commit() error {
@@ -92,6 +100,12 @@ func (w *Writer) Commit() error {
 	f := w.f
 	w.f = nil
 	defer w.s.unclaim(w.d)
+	if err := w.s.enter(); err != nil {
+		_ = f.Close() // nothing to report beyond ErrClosed
+		w.s.remove(f.Name())
+		return fmt.Errorf("commit piece %s: %w", w.d, err)
+	}
+	defer w.s.leave()
 	if err := w.s.commitPiece(f, w.d, w.size); err != nil {
 		return fmt.Errorf("commit piece %s: %w", w.d, err)
 	}
@@ -114,30 +128,52 @@ func (w *Writer) Abort() error {
 	return nil
 }
 
-// commitPiece runs the durability steps for the finished .part file f.
+// commitPiece runs the durability steps for the finished .part file f,
+// making room under the disk bound between the file's and the directory's.
 func (s *Store) commitPiece(f *os.File, d meta.Digest, size int64) error {
 	part := f.Name()
 	if err := s.syncClose(f, size); err != nil {
 		s.remove(part)
 		return err
 	}
+	if err := s.reserve(size); err != nil {
+		s.remove(part)
+		return err
+	}
 	mu := s.stripe(d)
 	mu.Lock()
 	defer mu.Unlock()
-	if s.Has(d) {
+	if s.has(d) {
+		s.unreserve(size)
 		s.remove(part)
 		return nil
 	}
+	if err := s.installRecord(part, d, size); err != nil {
+		s.unreserve(size)
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// The caller verified the bytes, so a read need not hash them again.
+	s.index.commit(&piece{d: d, size: size, atime: s.now(), dirty: true, verified: true})
+	return nil
+}
+
+// installRecord renames part into place and records the piece; on failure
+// neither name is left.
+func (s *Store) installRecord(part string, d meta.Digest, size int64) error {
 	final := s.piecePath(d)
 	if err := s.install(part, final); err != nil {
 		return err
 	}
+	// A file of an earlier copy may still be open in the cache; the
+	// rename unlinked it, and its space is freed once it is closed.
+	s.files.evict(d)
 	err := s.step(stepCommit, func() error { return s.db.Batch(putRecord(BucketPieces, d, size)) })
 	if err != nil {
 		s.remove(final)
 		return err
 	}
-	s.remember(d, size)
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -25,9 +26,11 @@ type mountConfig struct {
 	origin, mountpoint string
 	cacheDir           string
 	memoryCache        int64
+	diskCache          int64
 	tag                string
 	digest             *meta.Digest // pins the manifest when set
 	fetchTimeout       time.Duration
+	stallTimeout       time.Duration
 	attempts           int
 	allowOther         bool
 	debugFUSE          bool
@@ -37,11 +40,14 @@ type mountConfig struct {
 func setupMount(fs *flag.FlagSet) func([]string) error {
 	var c mountConfig
 	memoryCache := sizeFlag(256 << 20)
+	diskCache := sizeFlag(0)
 	fs.StringVar(&c.cacheDir, "cache", defaultCacheDir(), "cache directory (pieces, manifests and the piecefs.db database)")
 	fs.Var(&memoryCache, "memory-cache", "memory tier size; 0 turns the memory tier off")
+	fs.Var(&diskCache, "disk-cache", "bound on the complete pieces kept in the cache directory, evicted least-recently-used; 0 is unbounded")
 	fs.StringVar(&c.tag, "tag", "latest", "tag to mount (resolved at the origin, or from the cache when the origin is down)")
 	digest := fs.String("digest", "", "mount the manifest with this digest (sha256:HEX) instead of a tag; other bytes are refused")
 	fs.DurationVar(&c.fetchTimeout, "fetch-timeout", 30*time.Second, "how long a read of an uncached piece may wait, retries included, before it fails with EIO")
+	fs.DurationVar(&c.stallTimeout, "stall-timeout", 0, "give up an attempt that receives nothing for this long and retry on a new connection (default fetch-timeout/attempts)")
 	fs.IntVar(&c.attempts, "attempts", 4, "tries per piece fetch before a read fails")
 	fs.BoolVar(&c.allowOther, "allow-other", false, "let users other than the mounting one read the mount")
 	fs.BoolVar(&c.debugFUSE, "debug-fuse", false, "log every FUSE request")
@@ -51,12 +57,13 @@ func setupMount(fs *flag.FlagSet) func([]string) error {
 		if err := wantArgs(args, "ORIGIN_URL", "MOUNTPOINT"); err != nil {
 			return err
 		}
-		c.origin, c.mountpoint, c.memoryCache = args[0], args[1], int64(memoryCache)
+		c.origin, c.mountpoint = args[0], args[1]
+		c.memoryCache, c.diskCache = int64(memoryCache), int64(diskCache)
 		if err := c.parseDigest(fs, *digest); err != nil {
 			return err
 		}
-		if c.fetchTimeout <= 0 || c.attempts <= 0 {
-			return usageError{"--fetch-timeout and --attempts must be positive"}
+		if c.fetchTimeout <= 0 || c.attempts <= 0 || c.stallTimeout < 0 {
+			return usageError{"--fetch-timeout and --attempts must be positive, --stall-timeout not negative"}
 		}
 		log, err := newLog()
 		if err != nil {
@@ -108,13 +115,14 @@ func mount(c mountConfig, log *logrus.Logger) error {
 		}
 		defer stop()
 	}
-	st, err := store.Open(c.cacheDir, store.Options{Log: log.WithField("component", "store")})
+	limitMemory(c.memoryCache, log)
+	st, err := store.Open(c.cacheDir, store.Options{Log: log.WithField("component", "store"), MaxBytes: c.diskCache})
 	if err != nil {
 		return err
 	}
 	defer closeLogged(log, "cache", st.Close)
 	f, err := fetch.New(c.origin, fetch.Options{
-		Sink: st, Timeout: c.fetchTimeout, Attempts: c.attempts,
+		Sink: st, Timeout: c.fetchTimeout, Attempts: c.attempts, StallTimeout: c.stallTimeout,
 		Log: log.WithField("component", "fetch"),
 	})
 	if err != nil {
@@ -125,7 +133,11 @@ func mount(c mountConfig, log *logrus.Logger) error {
 	if err != nil {
 		return err
 	}
-	r := piece.New(m, cache.New(c.memoryCache), st, f, log.WithField("component", "read"))
+	var mem piece.Memory // nil: --memory-cache 0 turns the tier off
+	if c.memoryCache > 0 {
+		mem = cache.New(c.memoryCache)
+	}
+	r := piece.New(m, mem, st, f, log.WithField("component", "read"))
 	srv, err := pfs.Mount(c.mountpoint, m, r, pfs.Options{
 		Log: log.WithField("component", "fuse"), AllowOther: c.allowOther, Debug: c.debugFUSE,
 	})
@@ -145,4 +157,21 @@ func closeLogged(log logrus.FieldLogger, what string, close func() error) {
 	if err := close(); err != nil {
 		log.WithError(err).Errorf("close %s", what)
 	}
+}
+
+// memoryOverhead is what a mount needs beyond its memory tier: pieces in
+// flight and being persisted, FUSE request buffers, the manifest.
+const memoryOverhead = 64 << 20
+
+// limitMemory tells the Go runtime how much heap the mount is meant to use,
+// so the collector runs harder near the bound instead of letting the heap
+// grow to twice the live data (the memory tier is most of it). A GOMEMLIMIT
+// set by the user wins.
+func limitMemory(memoryCache int64, log logrus.FieldLogger) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	limit := memoryCache + memoryOverhead
+	debug.SetMemoryLimit(limit)
+	log.WithField("bytes", limit).Debug("Go memory limit set")
 }

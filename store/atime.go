@@ -1,0 +1,104 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/piecefs/piecefs/meta"
+)
+
+// atimeInterval is how often access times are written to the database. A
+// read only moves its piece in the in-memory order; what a crash loses is
+// at most this much of the order, which costs nothing but a slightly
+// worse choice of victims.
+const atimeInterval = 30 * time.Second
+
+// flusher writes access times every interval until stopped.
+type flusher struct {
+	quit chan struct{} // closed by stop
+	done chan struct{} // closed when the goroutine has returned
+}
+
+func (s *Store) startFlusher(interval time.Duration) *flusher {
+	f := &flusher{quit: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(f.done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-f.quit:
+				return
+			case <-t.C:
+				s.flushAtimes()
+			}
+		}
+	}()
+	return f
+}
+
+// stop ends the goroutine and waits for it; a flush in progress finishes.
+func (f *flusher) stop() {
+	close(f.quit)
+	<-f.done
+}
+
+// flushAtimes writes the access times changed since the last flush. A
+// failure is logged: the times are a hint, and the next flush carries on.
+func (s *Store) flushAtimes() {
+	s.mu.Lock()
+	stamps := s.index.takeDirty()
+	s.mu.Unlock()
+	if len(stamps) == 0 {
+		return
+	}
+	if err := s.db.Update(putAtimes(stamps)); err != nil {
+		s.log.WithError(err).WithField("pieces", len(stamps)).Warn("record access times")
+	}
+}
+
+// putAtimes records stamps, skipping pieces evicted or dropped since they
+// were taken: their records are gone, and an access time must not outlive
+// its piece's record.
+func putAtimes(stamps []stamp) func(*bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		pieces, atimes := tx.Bucket([]byte(BucketPieces)), tx.Bucket([]byte(BucketAtime))
+		for _, st := range stamps {
+			if pieces.Get(st.d[:]) == nil {
+				continue
+			}
+			if err := atimes.Put(st.d[:], encodeSize(st.atime)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// loadAtimes returns the access times of the pieces in complete and deletes
+// the others (left by a reconcile that dropped their pieces, or malformed).
+func (s *Store) loadAtimes(complete map[meta.Digest]int64) (map[meta.Digest]int64, error) {
+	atimes := make(map[meta.Digest]int64, len(complete))
+	var stale [][]byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte(BucketAtime)).ForEach(func(k, v []byte) error {
+			d, t, ok := parseRecord(k, v)
+			if _, kept := complete[d]; ok && kept {
+				atimes[d] = t
+				return nil
+			}
+			stale = append(stale, bytes.Clone(k)) // copied out of the transaction
+			return nil
+		})
+	})
+	if err == nil && len(stale) > 0 {
+		err = s.db.Update(deleteKeys(BucketAtime, stale))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load access times: %w", err)
+	}
+	return atimes, nil
+}
