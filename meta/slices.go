@@ -5,6 +5,7 @@ import "sort"
 // Slice is the part of one piece that a read of a file needs.
 type Slice struct {
 	Piece  Piece
+	Index  int   // of Piece in Manifest.Pieces: pieces are numbered in publish order, which readahead follows
 	Offset int64 // within the piece
 	Length int64
 }
@@ -28,7 +29,7 @@ func (m *Manifest) AppendSlices(dst []Slice, e *Entry, off, n int64) []Slice {
 		x := e.Extents[i]
 		skip := off - e.starts[i]
 		take := min(x.Length-skip, n)
-		dst = append(dst, Slice{Piece: m.Pieces[x.Piece], Offset: x.Offset + skip, Length: take})
+		dst = append(dst, Slice{Piece: m.Pieces[x.Piece], Index: x.Piece, Offset: x.Offset + skip, Length: take})
 		off += take
 		n -= take
 	}

@@ -15,12 +15,12 @@ func TestAppendSlices(t *testing.T) {
 		off, n int64
 		want   []Slice
 	}{
-		{"inside the first extent", 1, 2, []Slice{{p0, 4, 2}}},
-		{"whole first extent", 0, 6, []Slice{{p0, 3, 6}}},
-		{"across two", 4, 4, []Slice{{p0, 7, 2}, {p1, 0, 2}}},
-		{"exactly on the boundary", 6, 3, []Slice{{p1, 0, 3}}},
-		{"the short tail, clamped", 10, 100, []Slice{{p1, 4, 2}}},
-		{"whole file", 0, 12, []Slice{{p0, 3, 6}, {p1, 0, 6}}},
+		{"inside the first extent", 1, 2, []Slice{{p0, 0, 4, 2}}},
+		{"whole first extent", 0, 6, []Slice{{p0, 0, 3, 6}}},
+		{"across two", 4, 4, []Slice{{p0, 0, 7, 2}, {p1, 1, 0, 2}}},
+		{"exactly on the boundary", 6, 3, []Slice{{p1, 1, 0, 3}}},
+		{"the short tail, clamped", 10, 100, []Slice{{p1, 1, 4, 2}}},
+		{"whole file", 0, 12, []Slice{{p0, 0, 3, 6}, {p1, 1, 0, 6}}},
 		{"off == size", 12, 1, nil},
 		{"off > size", 13, 1, nil},
 		{"negative off", -1, 1, nil},

@@ -31,6 +31,18 @@ type Network interface {
 	Piece(ctx context.Context, p meta.Piece) ([]byte, error)
 }
 
+// Options are the tiers a Reader chains, and its readahead.
+type Options struct {
+	Memory  Memory // nil turns the memory tier off
+	Disk    Disk
+	Network Network
+	// Readahead is how many bytes of pieces to fetch ahead of a sequential
+	// reader, at most; 0 turns readahead off. Prefetched pieces land in the
+	// memory tier, so it should be well below the memory tier's size.
+	Readahead int64
+	Log       logrus.FieldLogger // nil discards
+}
+
 // Reader reads the files of one manifest through the tiers. It is safe for
 // concurrent use.
 type Reader struct {
@@ -38,26 +50,38 @@ type Reader struct {
 	mem  Memory
 	disk Disk
 	net  Network
+	ra   *readahead // nil when off
 	log  logrus.FieldLogger
 }
 
-// New returns a Reader over the manifest m. mem nil turns the memory tier
-// off; log may be nil.
-func New(m *meta.Manifest, mem Memory, disk Disk, net Network, log logrus.FieldLogger) *Reader {
-	if log == nil {
+// New returns a Reader over the manifest m. Close stops its prefetches.
+func New(m *meta.Manifest, o Options) *Reader {
+	if o.Log == nil {
 		l := logrus.New()
 		l.SetOutput(io.Discard)
-		log = l
+		o.Log = l
 	}
-	return &Reader{m: m, mem: mem, disk: disk, net: net, log: log}
+	r := &Reader{m: m, mem: o.Memory, disk: o.Disk, net: o.Network, log: o.Log}
+	if window := int(o.Readahead / m.PieceSize); window > 0 {
+		r.ra = newReadahead(window, r.prefetch)
+	}
+	return r
 }
+
+// Close stops the prefetches in flight and waits for them; reads still
+// work, without readahead.
+func (r *Reader) Close() { r.ra.stop() }
 
 // ReadAt reads len(p) bytes of file e starting at off. It returns fewer
 // only at the end of the file (with io.EOF) or with an error.
 func (r *Reader) ReadAt(ctx context.Context, e *meta.Entry, p []byte, off int64) (int, error) {
 	var buf [8]meta.Slice // most reads touch one or two pieces: no allocation
+	slices := r.m.AppendSlices(buf[:0], e, off, int64(len(p)))
+	if len(slices) > 0 {
+		r.ra.observe(slices[0].Index, slices[len(slices)-1].Index, len(r.m.Pieces))
+	}
 	n := 0
-	for _, s := range r.m.AppendSlices(buf[:0], e, off, int64(len(p))) {
+	for _, s := range slices {
 		if err := r.readSlice(ctx, s, p[n:n+int(s.Length)]); err != nil {
 			return n, err
 		}

@@ -109,13 +109,13 @@ func (a entryReaderAt) ReadAt(p []byte, off int64) (int, error) {
 func TestReaderConformance(t *testing.T) {
 	m, content, pieces := fixture(t, 3*4000+123)
 	for name, r := range map[string]*Reader{
-		"network":                  New(m, &mapMem{m: map[meta.Digest][]byte{}}, &mapDisk{}, &mapNet{m: pieces}, nil),
-		"disk":                     New(m, &mapMem{m: map[meta.Digest][]byte{}}, &mapDisk{m: pieces}, &mapNet{err: errors.New("offline")}, nil),
-		"memory":                   New(m, &mapMem{m: pieces}, &mapDisk{}, &mapNet{err: errors.New("offline")}, nil),
-		"disk bad":                 New(m, &mapMem{m: map[meta.Digest][]byte{}}, &mapDisk{m: pieces, fail: true}, &mapNet{m: pieces}, nil),
-		"disk, no memory tier":     New(m, nil, &mapDisk{m: pieces}, &mapNet{err: errors.New("offline")}, nil),
-		"network, no memory tier":  New(m, nil, &mapDisk{}, &mapNet{m: pieces}, nil),
-		"disk bad, no memory tier": New(m, nil, &mapDisk{m: pieces, fail: true}, &mapNet{m: pieces}, nil),
+		"network":                  New(m, Options{Memory: &mapMem{m: map[meta.Digest][]byte{}}, Disk: &mapDisk{}, Network: &mapNet{m: pieces}}),
+		"disk":                     New(m, Options{Memory: &mapMem{m: map[meta.Digest][]byte{}}, Disk: &mapDisk{m: pieces}, Network: &mapNet{err: errors.New("offline")}}),
+		"memory":                   New(m, Options{Memory: &mapMem{m: pieces}, Disk: &mapDisk{}, Network: &mapNet{err: errors.New("offline")}}),
+		"disk bad":                 New(m, Options{Memory: &mapMem{m: map[meta.Digest][]byte{}}, Disk: &mapDisk{m: pieces, fail: true}, Network: &mapNet{m: pieces}}),
+		"disk, no memory tier":     New(m, Options{Memory: nil, Disk: &mapDisk{m: pieces}, Network: &mapNet{err: errors.New("offline")}}),
+		"network, no memory tier":  New(m, Options{Memory: nil, Disk: &mapDisk{}, Network: &mapNet{m: pieces}}),
+		"disk bad, no memory tier": New(m, Options{Memory: nil, Disk: &mapDisk{m: pieces, fail: true}, Network: &mapNet{m: pieces}}),
 	} {
 		t.Run(name, func(t *testing.T) {
 			sr := io.NewSectionReader(entryReaderAt{r, &m.Entries[1]}, 0, int64(len(content)))
@@ -130,7 +130,7 @@ func TestReaderTiers(t *testing.T) {
 	m, content, pieces := fixture(t, 10000)
 	mem := &mapMem{m: map[meta.Digest][]byte{}}
 	net := &mapNet{m: pieces}
-	r := New(m, mem, &mapDisk{}, net, nil)
+	r := New(m, Options{Memory: mem, Disk: &mapDisk{}, Network: net})
 	p := make([]byte, 100)
 	for i := 0; i < 3; i++ {
 		n, err := r.ReadAt(context.Background(), &m.Entries[1], p, 3990)
@@ -146,7 +146,7 @@ func TestReaderTiers(t *testing.T) {
 func TestReaderErrors(t *testing.T) {
 	m, _, _ := fixture(t, 10000)
 	boom := errors.New("boom")
-	r := New(m, &mapMem{m: map[meta.Digest][]byte{}}, &mapDisk{}, &mapNet{err: boom}, nil)
+	r := New(m, Options{Memory: &mapMem{m: map[meta.Digest][]byte{}}, Disk: &mapDisk{}, Network: &mapNet{err: boom}})
 	n, err := r.ReadAt(context.Background(), &m.Entries[1], make([]byte, 10), 0)
 	if n != 0 || !errors.Is(err, boom) {
 		t.Fatalf("ReadAt = %d, %v; want 0 and an error wrapping %v", n, err, boom)

@@ -137,7 +137,11 @@ func mount(c mountConfig, log *logrus.Logger) error {
 	if c.memoryCache > 0 {
 		mem = cache.New(c.memoryCache)
 	}
-	r := piece.New(m, mem, st, f, log.WithField("component", "read"))
+	r := piece.New(m, piece.Options{
+		Memory: mem, Disk: st, Network: f, Readahead: readahead(c.memoryCache),
+		Log: log.WithField("component", "read"),
+	})
+	defer r.Close()
 	srv, err := pfs.Mount(c.mountpoint, m, r, pfs.Options{
 		Log: log.WithField("component", "fuse"), AllowOther: c.allowOther, Debug: c.debugFUSE,
 	})
@@ -174,4 +178,19 @@ func limitMemory(memoryCache int64, log logrus.FieldLogger) {
 	limit := memoryCache + memoryOverhead
 	debug.SetMemoryLimit(limit)
 	log.WithField("bytes", limit).Debug("Go memory limit set")
+}
+
+// maxReadahead is the farthest ahead of a sequential reader that pieces are
+// fetched: enough to keep a fast link busy while the reader consumes them.
+const maxReadahead = 64 << 20
+
+// readahead sizes the window so that prefetched pieces take at most a
+// quarter of the memory tier, and cannot push out what readers use now.
+// Without a memory tier prefetched pieces go to disk only, and a modest
+// window keeps the disk writes ahead of the reader.
+func readahead(memoryCache int64) int64 {
+	if memoryCache <= 0 {
+		return 16 << 20
+	}
+	return min(memoryCache/4, maxReadahead)
 }

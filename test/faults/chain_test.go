@@ -46,7 +46,7 @@ func wireChain(t *testing.T, st *store.Store, url string, m *meta.Manifest, o ch
 		st.Close()
 		t.Fatalf("fetch.New(%q): %v", url, err)
 	}
-	c := &chain{st: st, f: f, r: piece.New(m, cache.New(o.memory), st, f, nil)}
+	c := &chain{st: st, f: f, r: piece.New(m, piece.Options{Memory: memoryTier(o.memory), Disk: st, Network: f})}
 	t.Cleanup(c.close)
 	return c
 }
@@ -114,4 +114,13 @@ func startRead(ctx context.Context, r *piece.Reader, e *meta.Entry, off int64, n
 		ch <- readResult{p: p, n: got, err: err}
 	}()
 	return ch
+}
+
+// memoryTier returns the memory tier of the given size, or nil (no tier)
+// for 0, as the CLI wires it.
+func memoryTier(size int64) piece.Memory {
+	if size <= 0 {
+		return nil
+	}
+	return cache.New(size)
 }

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/piecefs/piecefs/cache"
 	"github.com/piecefs/piecefs/fetch"
 	"github.com/piecefs/piecefs/meta"
 	"github.com/piecefs/piecefs/piece"
@@ -63,7 +62,7 @@ func testNoRefetchAfterPersist(t *testing.T, memory int64) {
 		t.Fatal(err)
 	}
 	disk := &lateDisk{Store: st, watch: p.Digest, asked: make(chan struct{}), resume: make(chan struct{})}
-	c := &chain{st: st, f: f, r: piece.New(tr.m, cache.New(memory), disk, f, nil)}
+	c := &chain{st: st, f: f, r: piece.New(tr.m, piece.Options{Memory: memoryTier(memory), Disk: disk, Network: f})}
 	t.Cleanup(c.close)
 	resume := sync.OnceFunc(func() { close(disk.resume) })
 	t.Cleanup(resume) // a failing test must not leave reader B blocked
