@@ -1,0 +1,39 @@
+// Command bench measures piecefs through its command-line binary, beside the
+// baselines the issue names and, when installed, rclone.
+//
+//	go run ./test/bench            # full: a 2 GiB file and 20,000 small files, 3 runs each
+//	go run ./test/bench -short     # tiny: every code path in well under a minute
+//	go run ./test/bench -json bench.json -runs 5
+//
+// It needs root (it drops the page cache and mounts) and /dev/fuse. It
+// installs nothing: without nginx the origin is `piecefs serve`, without fio
+// random reads use a Go pread loop, without rclone its column stays empty;
+// the report says which.
+//
+// # What runs
+//
+// The binary is built from the module root into a temporary directory,
+// which also holds the generated data, the publish output, every cache
+// directory and every mountpoint. The data are published with default
+// settings and served from 127.0.0.1. Each measurement starts a fresh
+// `piecefs mount` (a new process, so the memory tier is empty), emptying its
+// cache directory first when the measurement is cold, drops the page cache,
+// and runs N times; the table shows medians. Baselines run in the same
+// process, on the same machine, in the same run, so that ratios stay
+// comparable across machines.
+//
+// # The FUSE ceiling
+//
+// A memory-backed go-fuse file, mounted by a child process (this binary
+// re-executed with a hidden flag, so that no FUSE server shares a process
+// with a reader), shows what any FUSE file system can reach here with the
+// same mount options as piecefs.
+//
+// # Cleanup
+//
+// Every child process (origins, mounts) runs in its own process group, so
+// that ^C reaches only the benchmark, which then stops its children in
+// order, unmounts what is left and removes the temporary directory (kept
+// with -keep). A second ^C, or a first one that is not handled within a
+// grace period, cleans up at once and exits.
+package main

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+)
+
+// column is one of a row's series.
+type column int
+
+const (
+	colPiecefs column = iota
+	colBase
+	colRclone
+	numCols
+)
+
+// row is one line of the table: piecefs, its baseline and rclone measured
+// the same way, each a series of runs, and the target.
+type row struct {
+	name     string
+	unit     string // MiB/s, ms, s, IOPS, MiB
+	baseline string // what the baseline is
+	conds    []cond // the target; none when the row is for information
+	samples  [numCols][]float64
+	mem      [numCols]memUse    // the mount's memory during the row's runs
+	p99      [numCols][]float64 // random-read rows: p99 latency of each run, ms
+	note     string
+}
+
+// cond is one part of a row's target, evaluated on the medians.
+type cond struct {
+	text string
+	// needs is the column the condition compares piecefs with;
+	// colPiecefs when it compares piecefs with a constant.
+	needs column
+	ok    func(p, other float64) bool
+}
+
+func (r *row) add(c column, v float64, m memUse) {
+	r.samples[c] = append(r.samples[c], v)
+	r.mem[c] = r.mem[c].max(m)
+}
+
+// median of a column, NaN when it was not measured.
+func (r *row) median(c column) float64 { return median(r.samples[c]) }
+
+// median of some runs, NaN when there are none.
+func median(runs []float64) float64 {
+	s := slices.Clone(runs)
+	if len(s) == 0 {
+		return math.NaN()
+	}
+	slices.Sort(s)
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
+}
+
+// ratio is piecefs over the baseline, in the row's unit.
+func (r *row) ratio() float64 { return r.median(colPiecefs) / r.median(colBase) }
+
+// target is the row's target as text.
+func (r *row) target() string {
+	var parts []string
+	for _, c := range r.conds {
+		parts = append(parts, c.text)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// met says whether the medians meet the target: "yes", "NO", "?" when a
+// part could not be measured (and no other part failed), "" without one.
+func (r *row) met() string {
+	if len(r.conds) == 0 {
+		return ""
+	}
+	p, unknown := r.median(colPiecefs), false
+	for _, c := range r.conds {
+		other := r.median(c.needs)
+		switch {
+		case math.IsNaN(p) || math.IsNaN(other):
+			unknown = true
+		case !c.ok(p, other):
+			return "NO"
+		}
+	}
+	if unknown {
+		return "?"
+	}
+	return "yes"
+}
+
+// table holds every row, by name for the code that fills it.
+type table struct {
+	coldSeq, warmSeq, hotSeq, ceiling *row
+	ttfb, ttfbHuge                    *row
+	coldTar, warmTar, find            *row
+	random                            [2][2]*row // [warm][deep]
+	rss                               *row
+}
+
+// depths are the random-read queue depths, shallow then deep.
+var depths = [2]int{1, 16}
+
+// Target helpers: at least or at most k times the other column, or a constant.
+func atLeast(text string, c column, k float64) cond {
+	return cond{text, c, func(p, o float64) bool { return p >= k*o }}
+}
+func atMost(text string, c column, k float64) cond {
+	return cond{text, c, func(p, o float64) bool { return p <= k*o }}
+}
+func fasterThan(text string, c column, k float64) cond { // for times: other ≥ k × piecefs
+	return cond{text, c, func(p, o float64) bool { return o >= k*p }}
+}
+func atLeastConst(text string, v float64) cond {
+	return cond{text, colPiecefs, func(p, _ float64) bool { return p >= v }}
+}
+func atMostConst(text string, v float64) cond {
+	return cond{text, colPiecefs, func(p, _ float64) bool { return p <= v }}
+}
+
+// newTable lays out the rows with the targets.
+func newTable(cfg config) *table {
+	t := &table{
+		coldSeq: &row{name: "seq read, cold", unit: "MiB/s", baseline: "curl, keep-alive",
+			conds: []cond{atLeast("≥ 0.5× curl", colBase, 0.5), atLeast("≥ 2.5× rclone", colRclone, 2.5)}},
+		warmSeq: &row{name: "seq read, warm", unit: "MiB/s", baseline: "local disk, cold page cache",
+			conds: []cond{atLeast("≥ 1.5× rclone", colRclone, 1.5)}},
+		hotSeq: &row{name: "seq re-read, hot", unit: "MiB/s", baseline: "page-cached local file",
+			conds: []cond{atLeast("≥ 0.5× baseline", colBase, 0.5)}},
+		ceiling: &row{name: "seq read, warm vs FUSE ceiling", unit: "MiB/s", baseline: "go-fuse memory file"},
+		ttfb: &row{name: "first byte after mount, " + formatSize(cfg.bigSize), unit: "ms", baseline: "local disk, cold",
+			conds: []cond{atMostConst("≤ 5 ms", 5)}},
+		coldTar: &row{name: fmt.Sprintf("tar %d files, cold", cfg.files), unit: "s", baseline: "local disk, cold",
+			conds: []cond{atMost("≤ 1.5× local", colBase, 1.5), fasterThan("≥ 8× faster than rclone", colRclone, 8)}},
+		warmTar: &row{name: fmt.Sprintf("tar %d files, warm", cfg.files), unit: "s", baseline: "local disk, cold"},
+		find: &row{name: "find | wc -l, fresh mount", unit: "s", baseline: "local disk, cold",
+			conds: []cond{atMostConst("≤ 0.2 s", 0.2)}},
+		rss: &row{name: "peak RSS of a mount, VmHWM", unit: "MiB", baseline: "",
+			conds: []cond{atMostConst(fmt.Sprintf("≤ memory-cache + 100 MiB (%s)", formatSize(cfg.memoryCache+100<<20)), mib(cfg.memoryCache)+100)}},
+	}
+	if cfg.ttfbGiB > 0 {
+		t.ttfbHuge = &row{name: fmt.Sprintf("first byte after mount, %d GiB", cfg.ttfbGiB), unit: "ms",
+			conds: []cond{atMostConst("≤ 5 ms", 5)}}
+	}
+	for w, state := range []string{"cold", "warm"} {
+		for d, depth := range depths {
+			t.random[w][d] = &row{name: fmt.Sprintf("random 4 KiB, %s, qd%d", state, depth), unit: "IOPS", baseline: "local disk, cold"}
+		}
+	}
+	t.random[1][0].conds = []cond{atLeastConst("≥ 10,000 IOPS", 10000)}
+	return t
+}
+
+// rows lists the rows in the order they are printed.
+func (t *table) rows() []*row {
+	rs := []*row{t.coldSeq, t.warmSeq, t.hotSeq, t.ceiling, t.ttfb}
+	if t.ttfbHuge != nil {
+		rs = append(rs, t.ttfbHuge)
+	}
+	rs = append(rs, t.coldTar, t.warmTar, t.find)
+	for _, w := range t.random {
+		rs = append(rs, w[0], w[1])
+	}
+	return append(rs, t.rss)
+}
+
+// finish fills the rows derived from others: the ceiling row compares the
+// warm read with the ceiling; the peak RSS row takes the largest VmHWM.
+func (t *table) finish() {
+	t.ceiling.samples[colPiecefs] = t.warmSeq.samples[colPiecefs]
+	for _, c := range []column{colPiecefs, colRclone} {
+		var peak memUse
+		for _, r := range t.rows() {
+			peak = peak.max(r.mem[c])
+		}
+		if peak.hwm > 0 {
+			t.rss.samples[c] = []float64{mib(peak.hwm)}
+		}
+	}
+}
