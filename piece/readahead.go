@@ -74,6 +74,11 @@ func (ra *readahead) observe(first, last, npieces int) {
 	}
 }
 
+// lag is how far behind a stream's front a read may start and still
+// continue it: the kernel sends a file's readahead as several requests at
+// once, and they arrive out of order.
+const lag = 2
+
 // streamLocked returns the stream that a read starting at piece first
 // continues, or a fresh one (window 0) in place of the least recently used.
 func (ra *readahead) streamLocked(first int) *stream {
@@ -81,7 +86,7 @@ func (ra *readahead) streamLocked(first int) *stream {
 	oldest := &ra.streams[0]
 	for i := range ra.streams {
 		st := &ra.streams[i]
-		if st.used != 0 && (first == st.last || first == st.last+1) {
+		if st.used != 0 && first >= st.last-lag && first <= st.last+1 {
 			st.used = ra.tick
 			return st
 		}

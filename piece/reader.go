@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync/atomic"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -52,6 +54,8 @@ type Reader struct {
 	net  Network
 	ra   *readahead // nil when off
 	log  logrus.FieldLogger
+
+	reading atomic.Int64 // ReadAt calls in progress, for Drain
 }
 
 // New returns a Reader over the manifest m. Close stops its prefetches.
@@ -72,9 +76,28 @@ func New(m *meta.Manifest, o Options) *Reader {
 // work, without readahead.
 func (r *Reader) Close() { r.ra.stop() }
 
+// Drain waits until no ReadAt is in progress, or ctx ends. A forced
+// shutdown cancels the fetches first and drains, so that every read in
+// flight is answered (with EIO) before the process exits; otherwise the
+// kernel aborts them with ECONNABORTED.
+func (r *Reader) Drain(ctx context.Context) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for r.reading.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
 // ReadAt reads len(p) bytes of file e starting at off. It returns fewer
 // only at the end of the file (with io.EOF) or with an error.
 func (r *Reader) ReadAt(ctx context.Context, e *meta.Entry, p []byte, off int64) (int, error) {
+	r.reading.Add(1)
+	defer r.reading.Add(-1)
 	var buf [8]meta.Slice // most reads touch one or two pieces: no allocation
 	slices := r.m.AppendSlices(buf[:0], e, off, int64(len(p)))
 	if len(slices) > 0 {

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -108,7 +109,7 @@ func (s *Store) reconcileArea(a area, fresh bool) (map[meta.Digest]int64, error)
 		return nil, err
 	}
 	var kept map[meta.Digest]int64
-	var bad [][]byte
+	var bad []DroppedError
 	err = s.db.View(func(tx *bolt.Tx) (err error) {
 		kept, bad, err = matchRecords(tx.Bucket([]byte(a.bucket)), onDisk)
 		return err
@@ -117,7 +118,14 @@ func (s *Store) reconcileArea(a area, fresh bool) (map[meta.Digest]int64, error)
 		// Written only when there is something to delete: every write
 		// transaction costs Open an fsync. No one else writes meanwhile;
 		// the store holds the database's lock.
-		err = s.db.Update(deleteKeys(a.bucket, bad))
+		keys := make([][]byte, len(bad))
+		for i, b := range bad {
+			keys[i] = b.key
+		}
+		err = s.db.Update(deleteKeys(a.bucket, keys))
+	}
+	if a.bucket == BucketPieces {
+		s.openDrops = bad
 	}
 	t.kept, t.dropped = len(kept), len(bad)
 	if err != nil {
@@ -201,21 +209,33 @@ func (s *Store) scanEntry(a area, dir string, e fs.DirEntry, onDisk map[meta.Dig
 // onDisk with the recorded size, and the keys of the other records. The
 // files of kept records are taken out of onDisk, so what remains there
 // lacks a record.
-func matchRecords(b *bolt.Bucket, onDisk map[meta.Digest]found) (map[meta.Digest]int64, [][]byte, error) {
+func matchRecords(b *bolt.Bucket, onDisk map[meta.Digest]found) (map[meta.Digest]int64, []DroppedError, error) {
 	kept := make(map[meta.Digest]int64)
-	var bad [][]byte
+	var bad []DroppedError
 	err := b.ForEach(func(k, v []byte) error {
 		d, size, ok := parseRecord(k, v)
-		if f, present := onDisk[d]; ok && present && f.size == size {
+		f, present := onDisk[d]
+		if ok && present && f.size == size {
 			kept[d] = size
 			delete(onDisk, d)
 			return nil
 		}
-		bad = append(bad, bytes.Clone(k)) // copied out of the transaction
+		why := errMalformed
+		switch {
+		case ok && !present:
+			why = fs.ErrNotExist
+		case ok:
+			why = fmt.Errorf("file holds %d bytes, the record says %d", f.size, size)
+		}
+		// The key is copied out of the transaction.
+		bad = append(bad, DroppedError{Digest: d, Size: size, Err: why, key: bytes.Clone(k)})
 		return nil
 	})
 	return kept, bad, err
 }
+
+// errMalformed is why a record that does not decode is dropped.
+var errMalformed = errors.New("malformed record")
 
 // parseRecord decodes a record of bucket pieces or manifests; ok is false if
 // it is malformed.

@@ -86,6 +86,8 @@ type Store struct {
 	db    *bolt.DB
 	files *fileCache
 
+	openDrops []DroppedError // piece records dropped by the reconcile at Open; set once
+
 	mu     sync.RWMutex // guards index (and the fields of its pieces) and closed
 	index  *index
 	closed bool           // set when Close begins; no operation starts afterwards

@@ -42,7 +42,14 @@ type DroppedError struct {
 	Digest meta.Digest
 	Size   int64
 	Err    error // wraps fs.ErrNotExist, and ErrCorrupt if the bytes were wrong
+
+	key []byte // the record's key, when dropped at Open
 }
+
+// DroppedAtOpen returns the pieces whose records Open dropped because their
+// files were missing or of the wrong size (a crash, or damage), so that a
+// check of the cache can report them with what it finds itself.
+func (s *Store) DroppedAtOpen() []DroppedError { return s.openDrops }
 
 func (e *DroppedError) Error() string { return e.Err.Error() }
 

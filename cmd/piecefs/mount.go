@@ -150,7 +150,7 @@ func mount(c mountConfig, log *logrus.Logger) error {
 	}
 	fmt.Printf("mounted %s at %s\n", d, c.mountpoint)
 	log.WithFields(logrus.Fields{"manifest": d, "origin": c.origin, "entries": len(m.Entries)}).Info("mounted")
-	if err := serveUntilUnmounted(srv, c.mountpoint, f, log); err != nil {
+	if err := serveUntilUnmounted(srv, c.mountpoint, f, r, log); err != nil {
 		return err
 	}
 	log.Info("unmounted")

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/sirupsen/logrus"
@@ -13,6 +15,18 @@ import (
 
 // canceler stops in-flight fetches; *fetch.Fetcher satisfies it.
 type canceler interface{ Close() error }
+
+// drainer waits for reads in progress to return; *piece.Reader satisfies it.
+type drainer interface {
+	Drain(ctx context.Context) error
+}
+
+// drainTimeout bounds how long a forced shutdown waits for cancelled reads
+// to be answered, and replyGrace lets go-fuse write the last answers.
+const (
+	drainTimeout = 2 * time.Second
+	replyGrace   = 50 * time.Millisecond
+)
 
 // errForced reports a shutdown forced by a second signal; the mount exits
 // with exitForced.
@@ -28,7 +42,7 @@ var errForced = errors.New("forced shutdown: a second signal cancelled the reads
 // cancels the fetches in flight and returns errForced, so the caller closes
 // the cache and exits; the kernel then fails whatever is still open on the
 // detached mount instead of leaving a reader hanging.
-func serveUntilUnmounted(srv *fuse.Server, mountpoint string, fetches canceler, log logrus.FieldLogger) error {
+func serveUntilUnmounted(srv *fuse.Server, mountpoint string, fetches canceler, reads drainer, log logrus.FieldLogger) error {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
@@ -47,6 +61,11 @@ func serveUntilUnmounted(srv *fuse.Server, mountpoint string, fetches canceler, 
 	case sig := <-sigs:
 		log.WithField("signal", sig).Warn("second signal: cancelling reads in flight and exiting")
 		closeLogged(log, "fetcher", fetches.Close)
+		ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+		defer cancel()
+		if reads.Drain(ctx) == nil {
+			time.Sleep(replyGrace)
+		}
 		return errForced
 	}
 }

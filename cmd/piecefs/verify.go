@@ -54,6 +54,10 @@ func setupVerify(fs *flag.FlagSet) func([]string) error {
 // nil.
 func verify(ctx context.Context, st *store.Store, f *fetch.Fetcher, out io.Writer) error {
 	var bad []meta.Piece
+	for _, de := range st.DroppedAtOpen() {
+		fmt.Fprintf(out, "bad %s: %v\n", de.Digest, de.Err)
+		bad = append(bad, meta.Piece{Digest: de.Digest, Size: de.Size})
+	}
 	checked, nbad, err := st.Verify(ctx, func(d meta.Digest, why error) {
 		fmt.Fprintf(out, "bad %s: %v\n", d, why)
 		var de *store.DroppedError
@@ -64,6 +68,7 @@ func verify(ctx context.Context, st *store.Store, f *fetch.Fetcher, out io.Write
 	if err != nil {
 		return err
 	}
+	checked, nbad = checked+len(st.DroppedAtOpen()), nbad+len(st.DroppedAtOpen())
 	fmt.Fprintf(out, "checked %d pieces, %d bad\n", checked, nbad)
 	_, mbad, err := st.VerifyManifests(ctx, func(d meta.Digest, why error) {
 		fmt.Fprintf(out, "bad manifest %s: %v\n", d, why)
@@ -80,6 +85,9 @@ func verify(ctx context.Context, st *store.Store, f *fetch.Fetcher, out io.Write
 	}
 	refetched, failed := 0, error(nil)
 	for _, p := range bad {
+		if p.Size <= 0 { // a malformed record: its size is unknown
+			continue
+		}
 		if _, err := f.Piece(ctx, p); err != nil {
 			failed = errors.Join(failed, err)
 			continue

@@ -1,0 +1,129 @@
+package piece
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+)
+
+// recorder is a readahead whose fetches only record the piece index and
+// block until released, so a test sees exactly what was prefetched.
+func recorder(window int) (*readahead, func() []int, func()) {
+	var mu sync.Mutex
+	var got []int
+	release := make(chan struct{})
+	ra := newReadahead(window, func(ctx context.Context, i int) {
+		mu.Lock()
+		got = append(got, i)
+		mu.Unlock()
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+	})
+	return ra, func() []int {
+			mu.Lock()
+			defer mu.Unlock()
+			return append([]int(nil), got...)
+		}, func() {
+			close(release)
+			ra.stop()
+		}
+}
+
+func waitLen(t *testing.T, f func() []int, n int) []int {
+	t.Helper()
+	for i := 0; i < 1000; i++ {
+		if got := f(); len(got) >= n {
+			return got
+		}
+		runtimeYield()
+	}
+	t.Fatalf("prefetched %v, want %d pieces", f(), n)
+	return nil
+}
+
+func TestReadaheadSequential(t *testing.T) {
+	ra, got, done := recorder(8)
+	defer done()
+	ra.observe(0, 0, 100) // a new stream: nothing yet
+	if g := got(); len(g) != 0 {
+		t.Fatalf("first read prefetched %v", g)
+	}
+	ra.observe(0, 1, 100) // it moved on: window 2
+	g := waitLen(t, got, 2)
+	if !sameSet(g, 2, 3) {
+		t.Fatalf("prefetched %v, want pieces 2 and 3", g)
+	}
+}
+
+func TestReadaheadRandomPrefetchesNothing(t *testing.T) {
+	ra, got, done := recorder(8)
+	defer done()
+	for _, i := range []int{50, 7, 93, 21, 64, 3, 88} {
+		ra.observe(i, i, 100)
+	}
+	if g := got(); len(g) != 0 {
+		t.Fatalf("random reads prefetched %v", g)
+	}
+}
+
+func TestReadaheadBounded(t *testing.T) {
+	ra, got, done := recorder(64)
+	defer done()
+	for i := 0; i < 10; i++ {
+		ra.observe(i, i, 1000)
+	}
+	g := waitLen(t, got, maxPrefetching)
+	if len(g) > maxPrefetching {
+		t.Fatalf("%d prefetches in flight, at most %d allowed", len(g), maxPrefetching)
+	}
+}
+
+func TestReadaheadOutOfOrderKeepsStream(t *testing.T) {
+	ra, got, done := recorder(4)
+	defer done()
+	for _, i := range []int{0, 1, 3, 2, 4} { // async reads arrive out of order
+		ra.observe(i, i, 100)
+	}
+	g := waitLen(t, got, 1)
+	seen := map[int]int{}
+	for _, i := range g {
+		seen[i]++
+		if seen[i] > 1 {
+			t.Fatalf("piece %d prefetched twice: %v", i, g)
+		}
+	}
+}
+
+func TestReadaheadStopsAtEnd(t *testing.T) {
+	ra, got, done := recorder(8)
+	defer done()
+	ra.observe(0, 0, 3)
+	ra.observe(1, 1, 3)
+	g := waitLen(t, got, 1)
+	for _, i := range g {
+		if i >= 3 {
+			t.Fatalf("prefetched piece %d of 3", i)
+		}
+	}
+}
+
+func sameSet(got []int, want ...int) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	m := map[int]bool{}
+	for _, i := range got {
+		m[i] = true
+	}
+	for _, i := range want {
+		if !m[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func runtimeYield() { time.Sleep(time.Millisecond) }
