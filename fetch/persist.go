@@ -8,9 +8,10 @@ import (
 	"github.com/piecefs/piecefs/meta"
 )
 
-// maxPersisting bounds the verified pieces being written to the Sink in the
-// background. Beyond it a flight persists before it returns, so a disk
-// slower than the network slows reads down instead of growing memory.
+// maxPersisting bounds the verified pieces being written to the Sink at
+// once, in the background or not, and so the .part files in the cache.
+// Beyond it a flight waits for a slot and persists before it returns, so a
+// disk slower than the network slows reads down instead of growing memory.
 const maxPersisting = 4
 
 // persisting holds the verified pieces handed to the Sink but not yet
@@ -44,7 +45,9 @@ func (f *Fetcher) persist(d meta.Digest, data []byte) {
 	select {
 	case f.pending.slots <- struct{}{}:
 	default:
+		f.pending.slots <- struct{}{} // background writes free slots without waiting on anything
 		f.put(d, data)
+		<-f.pending.slots
 		return
 	}
 	if f.begin() != nil {

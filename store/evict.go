@@ -21,7 +21,14 @@ var ErrFull = errors.New("cache is at its size bound with pieces in use")
 // reserve makes room under the disk bound for a commit of size bytes,
 // evicting least recently used pieces, and reserves it. The caller must
 // either record the piece (index.commit) or unreserve.
+//
+// Reservations are serialised until their victims' files are gone: the
+// index frees a victim's bytes at once, and without this a concurrent
+// commit could rename its file into place while the victim's file still
+// takes the room, and the directory would hold more than the bound.
 func (s *Store) reserve(size int64) error {
+	s.reserveMu.Lock()
+	defer s.reserveMu.Unlock()
 	s.mu.Lock()
 	victims, ok := s.index.reserve(size, s.opts.MaxBytes)
 	s.mu.Unlock()

@@ -88,6 +88,8 @@ type Store struct {
 
 	openDrops []DroppedError // piece records dropped by the reconcile at Open; set once
 
+	reserveMu sync.Mutex // serialises reserve, so that victims' files go before new ones come
+
 	mu     sync.RWMutex // guards index (and the fields of its pieces) and closed
 	index  *index
 	closed bool           // set when Close begins; no operation starts afterwards
