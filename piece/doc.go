@@ -10,10 +10,11 @@
 //
 // # Disk reads
 //
-// With a memory tier, a disk hit loads the whole piece into it once (the
-// store verifies it as it loads), so the reads that follow, which a
-// sequential reader makes many of per piece, are memory hits. Without one,
-// a disk hit reads only the bytes the request needs.
+// When reading is sequential and there is a memory tier, a disk hit loads
+// the whole piece into it once (the store verifies it as it loads), so the
+// reads that follow, which a sequential reader makes many of per piece, are
+// memory hits. A random read, or any read without a memory tier, reads only
+// the bytes it needs, so that a 4 KiB read does not cost a 4 MiB one.
 //
 // # Damage
 //

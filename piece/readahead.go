@@ -16,6 +16,7 @@ const maxPrefetching = 4
 
 // stream is one reader moving forward through the manifest's pieces.
 type stream struct {
+	hits   int    // reads that moved the stream on to a later piece
 	last   int    // index of the last piece read
 	issued int    // highest piece index prefetched so far
 	window int    // pieces to keep fetched ahead of last; grows while sequential
@@ -54,24 +55,39 @@ func newReadahead(maxWindow int, fetch func(context.Context, int)) *readahead {
 
 // observe is told that a read touched pieces first..last (indices) and
 // starts the prefetches that reading pattern calls for. npieces is the
-// number of pieces in the manifest.
-func (ra *readahead) observe(first, last, npieces int) {
+// number of pieces in the manifest; fromStart says the read began at the
+// start of its file, which is how sequential reading usually begins. It
+// reports whether reading looks sequential: a stream that has moved on
+// twice, so that random reads, which now and then land next to each other,
+// do not pass for it.
+func (ra *readahead) observe(first, last, npieces int, fromStart bool) (sequential bool) {
 	if ra == nil || ra.maxWindow <= 0 {
-		return
+		return false
 	}
 	ra.mu.Lock()
 	defer ra.mu.Unlock()
-	st := ra.streamLocked(first)
-	if last > st.last {
-		st.window = min(max(2*st.window, 2), ra.maxWindow)
+	st, continued := ra.streamLocked(first)
+	if !continued && fromStart {
+		st.hits = 1
+	}
+	advanced := last > st.last
+	if advanced {
+		st.hits++
 	}
 	st.last = max(st.last, last)
+	if st.hits < 2 {
+		return false
+	}
+	if advanced || st.window == 0 {
+		st.window = min(max(2*st.window, 2), ra.maxWindow)
+	}
 	for i := max(st.issued+1, st.last+1); i <= min(st.last+st.window, npieces-1); i++ {
 		if !ra.inflight[i] && !ra.startLocked(i) {
 			break // no slot free: the next read tries again from here
 		}
 		st.issued = i
 	}
+	return true
 }
 
 // lag is how far behind a stream's front a read may start and still
@@ -80,22 +96,23 @@ func (ra *readahead) observe(first, last, npieces int) {
 const lag = 2
 
 // streamLocked returns the stream that a read starting at piece first
-// continues, or a fresh one (window 0) in place of the least recently used.
-func (ra *readahead) streamLocked(first int) *stream {
+// continues (and true), or a fresh one (window 0) in place of the least
+// recently used.
+func (ra *readahead) streamLocked(first int) (*stream, bool) {
 	ra.tick++
 	oldest := &ra.streams[0]
 	for i := range ra.streams {
 		st := &ra.streams[i]
 		if st.used != 0 && first >= st.last-lag && first <= st.last+1 {
 			st.used = ra.tick
-			return st
+			return st, true
 		}
 		if st.used < oldest.used {
 			oldest = st
 		}
 	}
 	*oldest = stream{last: first, issued: first, used: ra.tick}
-	return oldest
+	return oldest, false
 }
 
 // startLocked starts prefetching piece i if a slot is free.

@@ -47,13 +47,30 @@ func waitLen(t *testing.T, f func() []int, n int) []int {
 func TestReadaheadSequential(t *testing.T) {
 	ra, got, done := recorder(8)
 	defer done()
-	ra.observe(0, 0, 100) // a new stream: nothing yet
-	if g := got(); len(g) != 0 {
-		t.Fatalf("first read prefetched %v", g)
+	if ra.observe(5, 5, 100, false) { // a new stream: nothing yet
+		t.Fatal("a first read looks sequential")
 	}
-	ra.observe(0, 1, 100) // it moved on: window 2
+	ra.observe(6, 6, 100, false) // moved on once: could be chance
+	if g := got(); len(g) != 0 {
+		t.Fatalf("a stream that moved on once prefetched %v", g)
+	}
+	if !ra.observe(7, 7, 100, false) { // twice: sequential, window 2
+		t.Fatal("three reads in a row do not look sequential")
+	}
 	g := waitLen(t, got, 2)
-	if !sameSet(g, 2, 3) {
+	if !sameSet(g, 8, 9) {
+		t.Fatalf("prefetched %v, want pieces 8 and 9", g)
+	}
+}
+
+func TestReadaheadFromFileStart(t *testing.T) {
+	ra, got, done := recorder(8)
+	defer done()
+	ra.observe(0, 0, 100, true) // the start of a file counts as a first step
+	if !ra.observe(1, 1, 100, false) {
+		t.Fatal("reading on from a file's start does not look sequential")
+	}
+	if g := waitLen(t, got, 2); !sameSet(g, 2, 3) {
 		t.Fatalf("prefetched %v, want pieces 2 and 3", g)
 	}
 }
@@ -61,8 +78,10 @@ func TestReadaheadSequential(t *testing.T) {
 func TestReadaheadRandomPrefetchesNothing(t *testing.T) {
 	ra, got, done := recorder(8)
 	defer done()
-	for _, i := range []int{50, 7, 93, 21, 64, 3, 88} {
-		ra.observe(i, i, 100)
+	for _, i := range []int{50, 7, 93, 21, 64, 3, 88, 51, 8, 94} {
+		if ra.observe(i, i, 100, false) {
+			t.Errorf("random read of piece %d looks sequential", i)
+		}
 	}
 	if g := got(); len(g) != 0 {
 		t.Fatalf("random reads prefetched %v", g)
@@ -73,7 +92,7 @@ func TestReadaheadBounded(t *testing.T) {
 	ra, got, done := recorder(64)
 	defer done()
 	for i := 0; i < 10; i++ {
-		ra.observe(i, i, 1000)
+		ra.observe(i, i, 1000, false)
 	}
 	g := waitLen(t, got, maxPrefetching)
 	if len(g) > maxPrefetching {
@@ -85,7 +104,7 @@ func TestReadaheadOutOfOrderKeepsStream(t *testing.T) {
 	ra, got, done := recorder(4)
 	defer done()
 	for _, i := range []int{0, 1, 3, 2, 4} { // async reads arrive out of order
-		ra.observe(i, i, 100)
+		ra.observe(i, i, 100, false)
 	}
 	g := waitLen(t, got, 1)
 	seen := map[int]int{}
@@ -100,8 +119,8 @@ func TestReadaheadOutOfOrderKeepsStream(t *testing.T) {
 func TestReadaheadStopsAtEnd(t *testing.T) {
 	ra, got, done := recorder(8)
 	defer done()
-	ra.observe(0, 0, 3)
-	ra.observe(1, 1, 3)
+	ra.observe(0, 0, 3, true)
+	ra.observe(1, 1, 3, false)
 	g := waitLen(t, got, 1)
 	for _, i := range g {
 		if i >= 3 {

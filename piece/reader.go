@@ -100,12 +100,13 @@ func (r *Reader) ReadAt(ctx context.Context, e *meta.Entry, p []byte, off int64)
 	defer r.reading.Add(-1)
 	var buf [8]meta.Slice // most reads touch one or two pieces: no allocation
 	slices := r.m.AppendSlices(buf[:0], e, off, int64(len(p)))
+	sequential := false
 	if len(slices) > 0 {
-		r.ra.observe(slices[0].Index, slices[len(slices)-1].Index, len(r.m.Pieces))
+		sequential = r.ra.observe(slices[0].Index, slices[len(slices)-1].Index, len(r.m.Pieces), off == 0)
 	}
 	n := 0
 	for _, s := range slices {
-		if err := r.readSlice(ctx, s, p[n:n+int(s.Length)]); err != nil {
+		if err := r.readSlice(ctx, s, p[n:n+int(s.Length)], sequential); err != nil {
 			return n, err
 		}
 		n += int(s.Length)
@@ -116,7 +117,7 @@ func (r *Reader) ReadAt(ctx context.Context, e *meta.Entry, p []byte, off int64)
 	return n, nil
 }
 
-func (r *Reader) readSlice(ctx context.Context, s meta.Slice, dst []byte) error {
+func (r *Reader) readSlice(ctx context.Context, s meta.Slice, dst []byte, sequential bool) error {
 	d := s.Piece.Digest
 	if r.mem != nil {
 		if b, ok := r.mem.Get(d); ok {
@@ -125,7 +126,7 @@ func (r *Reader) readSlice(ctx context.Context, s meta.Slice, dst []byte) error 
 		}
 	}
 	if r.disk.Has(d) {
-		err := r.readDisk(s, dst)
+		err := r.readDisk(s, dst, sequential)
 		if err == nil {
 			return nil
 		}
@@ -143,10 +144,12 @@ func (r *Reader) readSlice(ctx context.Context, s meta.Slice, dst []byte) error 
 	return nil
 }
 
-// readDisk serves s from disk: with a memory tier, by loading the whole
-// piece into it once; without, by reading just the range.
-func (r *Reader) readDisk(s meta.Slice, dst []byte) error {
-	if r.mem != nil {
+// readDisk serves s from disk. A sequential reader will read the rest of the
+// piece soon, so with a memory tier the whole piece is loaded into it once;
+// a random read reads just its range, so that it costs a 4 KiB read and not
+// a 4 MiB one.
+func (r *Reader) readDisk(s meta.Slice, dst []byte, sequential bool) error {
+	if r.mem != nil && sequential {
 		b, err := r.disk.Load(s.Piece.Digest)
 		if err != nil {
 			return err

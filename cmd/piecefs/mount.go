@@ -165,7 +165,7 @@ func closeLogged(log logrus.FieldLogger, what string, close func() error) {
 
 // memoryOverhead is what a mount needs beyond its memory tier: pieces in
 // flight and being persisted, FUSE request buffers, the manifest.
-const memoryOverhead = 64 << 20
+const memoryOverhead = 32 << 20
 
 // limitMemory tells the Go runtime how much heap the mount is meant to use,
 // so the collector runs harder near the bound instead of letting the heap
