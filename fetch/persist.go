@@ -35,8 +35,8 @@ func (p *persisting) get(d meta.Digest, size int64) ([]byte, bool) {
 }
 
 // persist hands verified bytes to the Sink: in the background when a slot
-// is free and Close has not begun (Close waits for it), else before
-// returning. Reads are served from the bytes meanwhile, and durability is
+// is free (Close waits for it), before returning when none is, and not at
+// all once Close has begun. Reads are served from the bytes meanwhile, and durability is
 // the Sink's own ordering, so returning first weakens nothing.
 func (f *Fetcher) persist(d meta.Digest, data []byte) {
 	if f.opts.Sink == nil {
@@ -51,8 +51,10 @@ func (f *Fetcher) persist(d meta.Digest, data []byte) {
 		return
 	}
 	if f.begin() != nil {
+		// Close has begun: the Sink is about to close too, so the piece is
+		// discarded (it is fetched again when next read) rather than
+		// written to a store that would refuse it.
 		<-f.pending.slots
-		f.put(d, data)
 		return
 	}
 	f.pending.mu.Lock()
