@@ -82,10 +82,11 @@ func TestDiskCacheBound(t *testing.T) {
 	if pollMax > limit {
 		t.Errorf("polling saw %s of piece files in the cache, want at most %s", boundMiB(pollMax), boundMiB(limit))
 	}
-	// What the store admits by itself: the bound and one piece.
-	if got := atMax.MaxComplete(); got > boundDisk+pieceSize {
-		t.Errorf("polling saw %s of complete piece files in the cache, want at most %s (the bound and one piece)", boundMiB(got), boundMiB(boundDisk+pieceSize))
-	}
+	// What the store admits by itself, the bound and one piece, is checked
+	// in what it records once the mount has stopped (below): a walk of the
+	// directories is not atomic and can count an evicted file and its
+	// replacement together, so the polled total above allows for the
+	// writes in flight.
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
