@@ -67,6 +67,9 @@ var badManifests = []struct {
 	{"piece size huge", func(m *Manifest) { m.PieceSize = 1 << 40 }, "piece size"},
 	{"piece bigger than piece size", func(m *Manifest) { m.Pieces[0].Size = 5000 }, "size"},
 	{"empty piece", func(m *Manifest) { m.Pieces[0].Size = 0 }, "size"},
+	{"one digest, two sizes", func(m *Manifest) {
+		m.Pieces = append(m.Pieces, Piece{Digest: m.Pieces[0].Digest, Size: m.Pieces[0].Size - 1})
+	}, "one digest has one size"},
 	{"no entries", func(m *Manifest) { m.Entries = nil }, "root"},
 	{"root not first", func(m *Manifest) { m.Entries[0], m.Entries[1] = m.Entries[1], m.Entries[0] }, "root"},
 	{"dotdot name", func(m *Manifest) { m.Entries[3].Path = "a/../x" }, ".."},

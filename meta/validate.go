@@ -1,8 +1,10 @@
 package meta
 
 import (
+	"bytes"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -43,6 +45,9 @@ func (m *Manifest) Validate() error {
 	if len(m.Entries) > MaxEntries || len(m.Pieces) > MaxEntries {
 		return fmt.Errorf("manifest: %d entries and %d pieces; at most %d of each", len(m.Entries), len(m.Pieces), MaxEntries)
 	}
+	if err := m.oneSizePerDigest(); err != nil {
+		return err
+	}
 	if len(m.Entries) == 0 || m.Entries[0].Path != "." || m.Entries[0].Kind != KindDir {
 		return fmt.Errorf("manifest: the first entry must be the root directory \".\"")
 	}
@@ -57,6 +62,29 @@ func (m *Manifest) Validate() error {
 	for i := range m.Entries {
 		if err := m.resolveHardlink(i); err != nil {
 			return fmt.Errorf("manifest: entry %d %q: %w", i, m.Entries[i].Path, err)
+		}
+	}
+	return nil
+}
+
+// oneSizePerDigest refuses a manifest that names one digest with two sizes.
+// Content has one size, so one of them is a lie; and the tiers key pieces by
+// digest, so a reader trusting the other size would be served bytes of
+// another length. It sorts piece indices (4 bytes a piece) rather than
+// building a map, so that a manifest of millions of pieces costs little.
+func (m *Manifest) oneSizePerDigest() error {
+	order := make([]int32, len(m.Pieces))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int {
+		return bytes.Compare(m.Pieces[a].Digest[:], m.Pieces[b].Digest[:])
+	})
+	for k := 1; k < len(order); k++ {
+		a, b := m.Pieces[order[k-1]], m.Pieces[order[k]]
+		if a.Digest == b.Digest && a.Size != b.Size {
+			return fmt.Errorf("manifest: pieces %d and %d name %s with sizes %d and %d; one digest has one size",
+				min(order[k-1], order[k]), max(order[k-1], order[k]), a.Digest, a.Size, b.Size)
 		}
 	}
 	return nil
