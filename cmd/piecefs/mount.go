@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"syscall"
@@ -129,7 +130,7 @@ func mount(c mountConfig, log *logrus.Logger) error {
 		return usageError{err.Error()}
 	}
 	defer closeLogged(log, "fetcher", f.Close)
-	d, m, err := loadManifest(context.Background(), c, f, st, log)
+	d, m, err := startupManifest(c, f, st, log)
 	if err != nil {
 		return err
 	}
@@ -155,6 +156,16 @@ func mount(c mountConfig, log *logrus.Logger) error {
 	}
 	log.Info("unmounted")
 	return nil
+}
+
+// startupManifest is loadManifest with SIGINT and SIGTERM ending it, so
+// that a mount waiting on a slow or silent origin at start can be stopped
+// like publish and verify; once mounted, serveUntilUnmounted takes the
+// signals over.
+func startupManifest(c mountConfig, f *fetch.Fetcher, st *store.Store, log logrus.FieldLogger) (meta.Digest, *meta.Manifest, error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return loadManifest(ctx, c, f, st, log)
 }
 
 func closeLogged(log logrus.FieldLogger, what string, close func() error) {
