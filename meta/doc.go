@@ -1,5 +1,7 @@
 // Package meta is the manifest of a published tree: its model, its
-// encoding, the offset→piece arithmetic, and building it from a directory.
+// encoding, its validation and the offset→piece arithmetic. It does no
+// file-system I/O; building a manifest from a directory is the publish
+// package's work.
 //
 // It depends on the standard library only, so every other package can use
 // it, and so it can be fuzzed and table-tested without I/O.

@@ -33,3 +33,10 @@ func mustValidate(t *testing.T, m *Manifest) *Manifest {
 	}
 	return m
 }
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -8,6 +8,9 @@ import (
 	"strings"
 )
 
+// DefaultPieceSize is the piece size a publisher uses unless told otherwise.
+const DefaultPieceSize = 4 << 20
+
 // Bounds on values a valid manifest may hold. They are far above anything a
 // real tree needs and far below what would exhaust a mount's memory.
 const (

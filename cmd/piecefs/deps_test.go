@@ -10,13 +10,14 @@ import (
 func TestDependencyDirection(t *testing.T) {
 	const mod = "github.com/piecefs/piecefs/"
 	forbidden := map[string][]string{
-		"meta":   {"cache", "store", "fetch", "piece", "fs", "origin", "cmd"},
-		"cache":  {"store", "fetch", "piece", "fs", "origin", "cmd"},
-		"store":  {"cache", "fetch", "piece", "fs", "origin", "cmd"},
-		"fetch":  {"cache", "store", "piece", "fs", "origin", "cmd"},
-		"piece":  {"cache", "store", "fetch", "fs", "origin", "cmd"},
-		"fs":     {"cache", "store", "fetch", "piece", "origin", "cmd"},
-		"origin": {"cache", "store", "fetch", "piece", "fs", "cmd"},
+		"meta":    {"cache", "store", "fetch", "piece", "fs", "origin", "publish", "cmd"},
+		"cache":   {"store", "fetch", "piece", "fs", "origin", "publish", "cmd"},
+		"store":   {"cache", "fetch", "piece", "fs", "origin", "publish", "cmd"},
+		"fetch":   {"cache", "store", "piece", "fs", "origin", "publish", "cmd"},
+		"piece":   {"cache", "store", "fetch", "fs", "origin", "publish", "cmd"},
+		"fs":      {"cache", "store", "fetch", "piece", "origin", "publish", "cmd"},
+		"origin":  {"cache", "store", "fetch", "piece", "fs", "publish", "cmd"},
+		"publish": {"cache", "store", "fetch", "piece", "fs", "origin", "cmd"},
 	}
 	for pkg, bad := range forbidden {
 		out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", mod+pkg).Output()

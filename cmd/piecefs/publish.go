@@ -10,6 +10,8 @@ import (
 
 	"github.com/piecefs/piecefs/meta"
 	"github.com/piecefs/piecefs/origin"
+	// Renamed because this package's publish func is the command itself.
+	pub "github.com/piecefs/piecefs/publish"
 )
 
 func setupPublish(fs *flag.FlagSet) func([]string) error {
@@ -43,11 +45,15 @@ func setupPublish(fs *flag.FlagSet) func([]string) error {
 
 // publish writes src into out and points tag at the new manifest.
 func publish(ctx context.Context, src, out string, pieceSize int64, tag string, warn func(p, why string)) (meta.Digest, error) {
+	opts := pub.Options{PieceSize: pieceSize, Warn: warn}
+	if err := opts.Validate(); err != nil {
+		return meta.Digest{}, err
+	}
 	dir, err := origin.OpenDir(out)
 	if err != nil {
 		return meta.Digest{}, err
 	}
-	m, err := meta.Build(ctx, src, dir, meta.BuildOptions{PieceSize: pieceSize, Warn: warn})
+	m, err := pub.Build(ctx, src, dir, opts)
 	if err != nil {
 		return meta.Digest{}, err
 	}

@@ -11,7 +11,7 @@
 //
 // # The origin
 //
-// A published directory (meta.Build into origin.OpenDir) is served on
+// A published directory (publish.Build into origin.OpenDir) is served on
 // 127.0.0.1 by origin.Handler, behind a wrapper that can give the requests
 // for one piece a fault instead: refusing, stalling, dripping, resetting,
 // truncating, over-sending, corrupting, lying about the length, answering

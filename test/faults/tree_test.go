@@ -10,6 +10,8 @@ import (
 
 	"github.com/piecefs/piecefs/meta"
 	"github.com/piecefs/piecefs/origin"
+	// Renamed because this package's publish func builds the test tree.
+	pub "github.com/piecefs/piecefs/publish"
 )
 
 // pieceSize is small so that a file of a few hundred KiB spans several
@@ -38,7 +40,7 @@ type teeSink struct {
 	pieces map[meta.Digest][]byte
 }
 
-// PutPiece implements meta.Sink. Build reuses its buffer, hence the clone.
+// PutPiece implements publish.Sink. Build reuses its buffer, hence the clone.
 func (s *teeSink) PutPiece(d meta.Digest, data []byte) error {
 	s.pieces[d] = bytes.Clone(data)
 	return s.dir.PutPiece(d, data)
@@ -70,7 +72,7 @@ func publish(t *testing.T) *tree {
 		t.Fatal(err)
 	}
 	sink := &teeSink{dir: dir, pieces: make(map[meta.Digest][]byte)}
-	m, err := meta.Build(context.Background(), src, sink, meta.BuildOptions{PieceSize: pieceSize})
+	m, err := pub.Build(context.Background(), src, sink, pub.Options{PieceSize: pieceSize})
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}

@@ -1,4 +1,4 @@
-package meta
+package publish
 
 import (
 	"context"
@@ -20,7 +20,7 @@ func TestBuildLeavesOutSockets(t *testing.T) {
 	}
 	defer ln.Close()
 	var warned []string
-	m, err := Build(context.Background(), src, memSink{}, BuildOptions{Warn: func(p, why string) { warned = append(warned, p) }})
+	m, err := Build(context.Background(), src, memSink{}, Options{Warn: func(p, why string) { warned = append(warned, p) }})
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}
@@ -61,7 +61,7 @@ func TestBuildDetectsChangingFile(t *testing.T) {
 			}
 		}
 	}()
-	_, err = Build(context.Background(), src, memSink{}, BuildOptions{PieceSize: 1 << 20})
+	_, err = Build(context.Background(), src, memSink{}, Options{PieceSize: 1 << 20})
 	close(stop)
 	wg.Wait()
 	if !errors.Is(err, errChanged) || !strings.Contains(err.Error(), "growing") {

@@ -1,4 +1,4 @@
-package meta
+package publish
 
 import (
 	"bytes"
@@ -8,12 +8,14 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"github.com/piecefs/piecefs/meta"
 )
 
-type memSink map[Digest][]byte
+type memSink map[meta.Digest][]byte
 
-func (s memSink) PutPiece(d Digest, b []byte) error {
-	if Sum(b) != d {
+func (s memSink) PutPiece(d meta.Digest, b []byte) error {
+	if meta.Sum(b) != d {
 		panic("sink given a piece under the wrong digest")
 	}
 	s[d] = append([]byte(nil), b...)
@@ -21,7 +23,7 @@ func (s memSink) PutPiece(d Digest, b []byte) error {
 }
 
 // content reassembles a file from the sink, as a mount would.
-func content(t *testing.T, m *Manifest, s memSink, p string) []byte {
+func content(t *testing.T, m *meta.Manifest, s memSink, p string) []byte {
 	t.Helper()
 	i, ok := m.Lookup(p)
 	if !ok {
@@ -80,7 +82,7 @@ func TestBuild(t *testing.T) {
 	xattrOK := syscall.Setxattr(filepath.Join(src, "one"), "user.test", []byte("v"), 0) == nil
 
 	sink := memSink{}
-	m, err := Build(context.Background(), src, sink, BuildOptions{PieceSize: ps})
+	m, err := Build(context.Background(), src, sink, Options{PieceSize: ps})
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}
@@ -92,14 +94,14 @@ func TestBuild(t *testing.T) {
 	if got := content(t, m, sink, "d/biglink"); !bytes.Equal(got, files["big"]) {
 		t.Errorf("hardlink content differs")
 	}
-	checkEntry(t, m, "d/biglink", func(e Entry) bool { return e.Kind == KindHardlink && e.Target == "big" })
-	checkEntry(t, m, "d/rel", func(e Entry) bool { return e.Kind == KindSymlink && e.Target == "../one" })
-	checkEntry(t, m, "dangling", func(e Entry) bool { return e.Target == "/nonexistent" })
-	checkEntry(t, m, "fifo", func(e Entry) bool { return e.Kind == KindFifo && e.Mode == 0o600 })
-	checkEntry(t, m, "emptydir", func(e Entry) bool { return e.Kind == KindDir && e.Mode == 0o1777 })
-	checkEntry(t, m, "one", func(e Entry) bool { return e.Mode == 0o4755 })
+	checkEntry(t, m, "d/biglink", func(e meta.Entry) bool { return e.Kind == meta.KindHardlink && e.Target == "big" })
+	checkEntry(t, m, "d/rel", func(e meta.Entry) bool { return e.Kind == meta.KindSymlink && e.Target == "../one" })
+	checkEntry(t, m, "dangling", func(e meta.Entry) bool { return e.Target == "/nonexistent" })
+	checkEntry(t, m, "fifo", func(e meta.Entry) bool { return e.Kind == meta.KindFifo && e.Mode == 0o600 })
+	checkEntry(t, m, "emptydir", func(e meta.Entry) bool { return e.Kind == meta.KindDir && e.Mode == 0o1777 })
+	checkEntry(t, m, "one", func(e meta.Entry) bool { return e.Mode == 0o4755 })
 	if xattrOK {
-		checkEntry(t, m, "one", func(e Entry) bool { return string(e.Xattrs["user.test"]) == "v" })
+		checkEntry(t, m, "one", func(e meta.Entry) bool { return string(e.Xattrs["user.test"]) == "v" })
 	}
 	// Small files share pieces and are never split.
 	for _, p := range []string{"one", "below", "d/e/small1", "d/e/small2"} {
@@ -126,7 +128,7 @@ func TestBuildIsDeterministic(t *testing.T) {
 		writeFile(t, filepath.Join(src, "f", string(rune('a'+i))), randBytes(n))
 	}
 	enc := func() []byte {
-		m, err := Build(context.Background(), src, memSink{}, BuildOptions{PieceSize: 8192})
+		m, err := Build(context.Background(), src, memSink{}, Options{PieceSize: 8192})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,29 +146,29 @@ func TestBuildIsDeterministic(t *testing.T) {
 func TestBuildErrors(t *testing.T) {
 	src := t.TempDir()
 	writeFile(t, filepath.Join(src, "f"), []byte("x"))
-	if _, err := Build(context.Background(), filepath.Join(src, "f"), memSink{}, BuildOptions{}); err == nil {
+	if _, err := Build(context.Background(), filepath.Join(src, "f"), memSink{}, Options{}); err == nil {
 		t.Error("Build of a regular file succeeded")
 	}
-	if _, err := Build(context.Background(), filepath.Join(src, "missing"), memSink{}, BuildOptions{}); err == nil {
+	if _, err := Build(context.Background(), filepath.Join(src, "missing"), memSink{}, Options{}); err == nil {
 		t.Error("Build of a missing directory succeeded")
 	}
-	if _, err := Build(context.Background(), src, memSink{}, BuildOptions{PieceSize: 100}); err == nil {
+	if _, err := Build(context.Background(), src, memSink{}, Options{PieceSize: 100}); err == nil {
 		t.Error("Build with a tiny piece size succeeded")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := Build(ctx, src, memSink{}, BuildOptions{}); err == nil {
+	if _, err := Build(ctx, src, memSink{}, Options{}); err == nil {
 		t.Error("Build with a cancelled context succeeded")
 	}
 	if os.Geteuid() != 0 { // root reads everything
 		must(t, os.Chmod(filepath.Join(src, "f"), 0))
-		if _, err := Build(context.Background(), src, memSink{}, BuildOptions{}); err == nil {
+		if _, err := Build(context.Background(), src, memSink{}, Options{}); err == nil {
 			t.Error("Build of an unreadable file succeeded")
 		}
 	}
 }
 
-func checkEntry(t *testing.T, m *Manifest, p string, ok func(Entry) bool) {
+func checkEntry(t *testing.T, m *meta.Manifest, p string, ok func(meta.Entry) bool) {
 	t.Helper()
 	i, found := m.Lookup(p)
 	if !found {

@@ -1,0 +1,64 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/piecefs/piecefs/meta"
+)
+
+// Sink receives the pieces a build produces, in order. A sink may be asked
+// for the same digest more than once and should store it once. data is only
+// valid during the call: the builder reuses its buffers.
+type Sink interface {
+	PutPiece(d meta.Digest, data []byte) error
+}
+
+// Options tunes Build.
+type Options struct {
+	PieceSize int64 // default meta.DefaultPieceSize
+	// Warn is told about entries that are left out (sockets); nil ignores.
+	Warn func(path string, reason string)
+}
+
+// Validate reports whether o can be used, so a caller can refuse bad
+// options before it creates an output; Build calls it too.
+func (o Options) Validate() error {
+	ps := o.pieceSize()
+	if ps < meta.MinPieceSize || ps > meta.MaxPieceSize {
+		return fmt.Errorf("publish: piece size %d outside [%d, %d]", ps, meta.MinPieceSize, int64(meta.MaxPieceSize))
+	}
+	return nil
+}
+
+func (o Options) pieceSize() int64 {
+	if o.PieceSize == 0 {
+		return meta.DefaultPieceSize
+	}
+	return o.PieceSize
+}
+
+func (o Options) warn(p, why string) {
+	if o.Warn != nil {
+		o.Warn(p, why)
+	}
+}
+
+// errChanged reports an entry that changed while it was read: its manifest
+// entry would describe bytes or a file that never existed together.
+var errChanged = errors.New("changed while publishing")
+
+// Build walks the directory root and returns the manifest of the tree,
+// handing every piece to sink. doc.go states what it reads, how it packs
+// pieces and what it refuses.
+func Build(ctx context.Context, root string, sink Sink, opts Options) (*meta.Manifest, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	p := newPacker(sink, opts.pieceSize())
+	if err := walkTree(ctx, root, p, opts); err != nil {
+		return nil, err
+	}
+	return p.finish()
+}
