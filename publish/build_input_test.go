@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +33,32 @@ func TestBuildLeavesOutSockets(t *testing.T) {
 	}
 	if len(warned) != 1 || warned[0] != "sock" {
 		t.Errorf("warnings %v, want one for sock", warned)
+	}
+}
+
+// TestBuildLeavesOutHardlinkedSocket gives a socket two names: the second
+// must be left out like the first, not become a hardlink to an entry that
+// is not in the manifest.
+func TestBuildLeavesOutHardlinkedSocket(t *testing.T) {
+	src := t.TempDir()
+	ln, err := net.Listen("unix", filepath.Join(src, "a-sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	must(t, os.Link(filepath.Join(src, "a-sock"), filepath.Join(src, "b-link")))
+	var warned []string
+	m, err := Build(context.Background(), src, memSink{}, Options{Warn: func(p, why string) { warned = append(warned, p) }})
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	for _, p := range []string{"a-sock", "b-link"} {
+		if _, ok := m.Lookup(p); ok {
+			t.Errorf("%s is in the manifest", p)
+		}
+	}
+	if want := []string{"a-sock", "b-link"}; !slices.Equal(warned, want) {
+		t.Errorf("warnings %v, want %v", warned, want)
 	}
 }
 

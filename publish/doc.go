@@ -19,7 +19,8 @@
 // their permission bits (setuid, setgid and sticky included), owner, mtime
 // and extended attributes outside the system.* namespace. Devices and fifos
 // are metadata only: they are never opened. Sockets cannot be published;
-// they are left out and reported to [Options.Warn].
+// every name of one, hardlinks included, is left out and reported to
+// [Options.Warn].
 //
 // # How pieces are packed
 //

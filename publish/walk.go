@@ -84,17 +84,20 @@ func (w *walker) addEntry(p string, fi os.FileInfo) error {
 		return fmt.Errorf("publish: %s: no stat information", p)
 	}
 	full := filepath.Join(w.root, p)
+	// Left-out types are decided before hardlinks: every name of an inode
+	// has its type, so every name of a socket is left out, and no hardlink
+	// can point at a name that is not in the manifest.
+	e, ok := entryOf(p, st)
+	if !ok {
+		w.opts.warn(p, "socket or unknown file type: left out")
+		return nil
+	}
 	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR && st.Nlink > 1 {
 		id := fileID{uint64(st.Dev), st.Ino}
 		if first, seen := w.links[id]; seen {
 			return w.pack.add(meta.Entry{Path: p, Kind: meta.KindHardlink, Target: first}, nil)
 		}
 		w.links[id] = p
-	}
-	e, ok := entryOf(p, st)
-	if !ok {
-		w.opts.warn(p, "socket or unknown file type: left out")
-		return nil
 	}
 	if err := w.describe(&e, full); err != nil {
 		return fmt.Errorf("publish: %s: %w", p, err)
