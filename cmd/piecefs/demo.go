@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"embed"
@@ -14,13 +13,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
+	"github.com/piecefs/piecefs/internal/harness"
 	"github.com/piecefs/piecefs/meta"
 	"github.com/piecefs/piecefs/origin"
 )
@@ -76,8 +74,9 @@ func demo(dir string, modelSize int64) error {
 	start := time.Now()
 	verified, bytes, readErr := compareTrees(src, mnt)
 	elapsed := time.Since(start)
-	if err := child.stop(); err != nil {
-		return errors.Join(readErr, err)
+	// Unmount the way a service manager would: SIGTERM, then wait.
+	if err := child.Stop(context.Background(), demoTimeout); err != nil {
+		return errors.Join(readErr, fmt.Errorf("unmount: %w", err))
 	}
 	if readErr != nil {
 		return readErr
@@ -139,15 +138,15 @@ func demoOrigin(out string) (string, *atomic.Int64, func(), error) {
 	return "http://" + ln.Addr().String(), &requests, func() { srv.Close() }, nil
 }
 
-// mountProcess is a `piecefs mount` child: the demo mounts in a process of
-// its own, as a user would, and so that reading the mount from this process
-// cannot deadlock against the FUSE server.
-type mountProcess struct {
-	cmd  *exec.Cmd
-	done chan error
-}
+// demoTimeout bounds how long the mount may take to be ready, and to exit
+// after SIGTERM.
+const demoTimeout = 30 * time.Second
 
-func startMount(url, mnt, cacheDir string) (*mountProcess, error) {
+// startMount mounts url on mnt in a `piecefs mount` child: the demo mounts
+// in a process of its own, as a user would, and so that reading the mount
+// from this process cannot deadlock against the FUSE server. The child's
+// warnings go to the demo's stderr.
+func startMount(url, mnt, cacheDir string) (*harness.Mount, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -155,50 +154,13 @@ func startMount(url, mnt, cacheDir string) (*mountProcess, error) {
 	if err := os.MkdirAll(mnt, 0o755); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe, "mount", "--cache", cacheDir, "--log-level", "warn", url, mnt)
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &mountProcess{cmd: cmd, done: make(chan error, 1)}
-	ready := make(chan bool, 1)
-	go func() {
-		line, err := bufio.NewReader(stdout).ReadString('\n')
-		ready <- err == nil && strings.HasPrefix(line, "mounted ")
-		io.Copy(io.Discard, stdout)
-		p.done <- cmd.Wait()
-	}()
-	select {
-	case ok := <-ready:
-		if ok {
-			return p, nil
-		}
-		return nil, fmt.Errorf("mount did not start: %w", <-p.done)
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		return nil, errors.New("mount not ready after 30s")
-	}
-}
-
-// stop unmounts the way a service manager would: SIGTERM, then wait.
-func (p *mountProcess) stop() error {
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		return err
-	}
-	select {
-	case err := <-p.done:
-		if err != nil {
-			return fmt.Errorf("mount exited: %w", err)
-		}
-		return nil
-	case <-time.After(30 * time.Second):
-		p.cmd.Process.Kill()
-		return errors.New("mount did not exit 30s after SIGTERM")
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), demoTimeout)
+	defer cancel()
+	return harness.StartMount(ctx, harness.Command{
+		Path:   exe,
+		Args:   []string{"mount", "--cache", cacheDir, "--log-level", "warn", url, mnt},
+		Stderr: os.Stderr,
+	}, mnt)
 }
 
 // compareTrees reads every regular file of src and its twin under mnt and

@@ -37,3 +37,38 @@ func TestDependencyDirection(t *testing.T) {
 		}
 	}
 }
+
+// TestHarnessDependencies keeps internal/harness, which starts child
+// processes for the demo, the e2e tests and the benchmark, apart from the
+// file system: it imports nothing of piecefs, and only cmd/piecefs and test
+// code (test/..., _test.go files) import it.
+func TestHarnessDependencies(t *testing.T) {
+	const mod = "github.com/piecefs/piecefs/"
+	const harness = mod + "internal/harness"
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", harness).Output()
+	if err != nil {
+		t.Fatalf("go list -deps internal/harness: %v", err)
+	}
+	for _, d := range strings.Fields(string(out)) {
+		if strings.HasPrefix(d, mod) && d != harness {
+			t.Errorf("internal/harness imports %s", d)
+		}
+	}
+	// Imports lists what a package's non-test files import; test files may
+	// import the harness anywhere.
+	out, err = exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, mod+"...").Output()
+	if err != nil {
+		t.Fatalf("go list %s...: %v", mod, err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		pkg, imports, _ := strings.Cut(line, " ")
+		if pkg == mod+"cmd/piecefs" || strings.HasPrefix(pkg, mod+"test/") {
+			continue
+		}
+		for _, imp := range strings.Fields(imports) {
+			if imp == harness {
+				t.Errorf("%s imports internal/harness; only cmd/piecefs and test code may", pkg)
+			}
+		}
+	}
+}
