@@ -4,23 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"time"
 )
-
-// readyLine is the line `piecefs mount` prints once the mount serves (see
-// cmd/piecefs/mount.go).
-var readyLine = regexp.MustCompile(`^mounted (sha256:[0-9a-f]{64}) at (.+)$`)
-
-// ParseReadyLine splits the line `piecefs mount` prints once it serves,
-// "mounted sha256:<hex> at <mountpoint>", into its digest and mountpoint.
-func ParseReadyLine(line string) (digest, dir string, ok bool) {
-	m := readyLine.FindStringSubmatch(line)
-	if m == nil {
-		return "", "", false
-	}
-	return m[1], m[2], true
-}
 
 // Mount is a child process serving a FUSE mount, and its mountpoint.
 type Mount struct {

@@ -75,23 +75,6 @@ func TestUnescapeMount(t *testing.T) {
 	}
 }
 
-func TestParseReadyLine(t *testing.T) {
-	for _, tt := range []struct {
-		line, digest, dir string
-		ok                bool
-	}{
-		{"mounted " + digest + " at /m n", digest, "/m n", true},
-		{"mounted " + digest + " at ", "", "", false},
-		{"mounted sha256:abc at /m", "", "", false},
-		{"serving /x at http://127.0.0.1:1", "", "", false},
-	} {
-		d, dir, ok := ParseReadyLine(tt.line)
-		if d != tt.digest || dir != tt.dir || ok != tt.ok {
-			t.Errorf("ParseReadyLine(%q) = %q, %q, %v; want %q, %q, %v", tt.line, d, dir, ok, tt.digest, tt.dir, tt.ok)
-		}
-	}
-}
-
 // TestMountTable stacks two tmpfs mounts on a directory whose name needs
 // escaping, then unmounts both.
 func TestMountTable(t *testing.T) {
