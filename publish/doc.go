@@ -12,8 +12,10 @@
 //
 // # What it reads
 //
-// [Build] walks the directory it is given with lstat, never following a
-// symlink: symlinks are recorded as such, with their target as is. It
+// [Build] walks the directory it is given from open directories (openat,
+// fstatat), never following a symlink: symlinks are recorded as such, with
+// their target as is, and files and directories are opened with O_NOFOLLOW
+// and checked to be the inode (dev and ino) that was listed. It
 // records directories, regular files, symlinks, hardlinks (a second name of
 // an inode already seen), character and block devices and fifos, with
 // their permission bits (setuid, setgid and sticky included), owner, mtime
@@ -36,11 +38,14 @@
 //
 // # What it refuses
 //
-// A piece size outside meta's bounds, a root that is not a directory, and
-// a file that changes while it is read (its size or mtime moves, or it
+// A piece size outside meta's bounds, a root that is not a directory, an
+// entry replaced between its listing and its open (by a symlink, a fifo or
+// another file: following it could publish bytes from outside the tree),
+// and a file that changes while it is read (its size or mtime moves, or it
 // holds more or fewer bytes than its stat said): the manifest would
-// describe bytes that never existed together. Any read error fails the
-// build; nothing is skipped silently.
+// describe bytes that never existed together. Each fails the build with an
+// error naming the path and saying it "changed while publishing". Any read
+// error fails the build too; nothing is skipped silently.
 //
 // # Crashes and atomicity
 //

@@ -1,7 +1,7 @@
 package publish
 
 import (
-	"syscall"
+	"golang.org/x/sys/unix"
 
 	"github.com/piecefs/piecefs/meta"
 )
@@ -9,7 +9,7 @@ import (
 // entryOf returns the entry a stat describes, without content, symlink
 // target or xattrs. It reports false for a type the manifest cannot hold
 // (a socket): such an entry is left out.
-func entryOf(p string, st *syscall.Stat_t) (meta.Entry, bool) {
+func entryOf(p string, st *unix.Stat_t) (meta.Entry, bool) {
 	e := meta.Entry{
 		Path:  p,
 		Mode:  uint32(st.Mode) & 07777,
@@ -17,21 +17,21 @@ func entryOf(p string, st *syscall.Stat_t) (meta.Entry, bool) {
 		GID:   st.Gid,
 		Mtime: st.Mtim.Nano(),
 	}
-	switch st.Mode & syscall.S_IFMT {
-	case syscall.S_IFDIR:
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
 		e.Kind = meta.KindDir
-	case syscall.S_IFREG:
+	case unix.S_IFREG:
 		e.Kind = meta.KindFile
 		e.Size = st.Size
-	case syscall.S_IFLNK:
+	case unix.S_IFLNK:
 		e.Kind = meta.KindSymlink
-	case syscall.S_IFCHR:
+	case unix.S_IFCHR:
 		e.Kind = meta.KindChar
 		e.DevMajor, e.DevMinor = devMajor(st.Rdev), devMinor(st.Rdev)
-	case syscall.S_IFBLK:
+	case unix.S_IFBLK:
 		e.Kind = meta.KindBlock
 		e.DevMajor, e.DevMinor = devMajor(st.Rdev), devMinor(st.Rdev)
-	case syscall.S_IFIFO:
+	case unix.S_IFIFO:
 		e.Kind = meta.KindFifo
 	default:
 		return meta.Entry{}, false
