@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/piecefs/piecefs/internal/harness"
 )
 
 // bench is one benchmark run: its configuration, the temporary directory
@@ -106,8 +108,9 @@ func (b *bench) setup(ctx context.Context) error {
 }
 
 func findTools() tools {
+	nginx, _ := harness.NginxPath() // "" when it is not installed
 	return tools{
-		nginx:  lookTool("nginx", "/usr/sbin/nginx"),
+		nginx:  nginx,
 		fio:    lookTool("fio"),
 		rclone: lookTool("rclone"),
 		curl:   lookTool("curl"),
@@ -142,8 +145,12 @@ func (b *bench) removeTemp() {
 		fmt.Fprintf(b.logw, "bench: kept %s\n", b.tmp)
 		return
 	}
-	if left := mountsUnder(b.tmp); len(left) > 0 {
-		fmt.Fprintf(b.logw, "bench: not removing %s: still mounted: %s\n", b.tmp, strings.Join(left, ", "))
+	left, err := harness.MountsUnder(b.tmp)
+	if err == nil && len(left) > 0 {
+		err = fmt.Errorf("still mounted: %s", strings.Join(left, ", "))
+	}
+	if err != nil {
+		fmt.Fprintf(b.logw, "bench: not removing %s: %v\n", b.tmp, err)
 		return
 	}
 	if err := os.RemoveAll(b.tmp); err != nil {
@@ -218,12 +225,12 @@ func (b *bench) startOrigin(ctx context.Context) (err error) {
 }
 
 // startChild starts a long-running child and makes the cleanup stop it.
-func (b *bench) startChild(name string, args ...string) (*proc, error) {
-	p, err := startProc(name, args...)
+func (b *bench) startChild(name string, args ...string) (*harness.Process, error) {
+	p, err := harness.Start(harness.Command{Path: name, Args: args})
 	if err != nil {
 		return nil, err
 	}
-	b.clean.add(func() { _ = p.stop(stopTimeout) })
+	b.clean.add(func() { _ = p.Stop(context.Background(), stopTimeout) })
 	return p, nil
 }
 

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/piecefs/piecefs/internal/harness"
 )
 
 // TestMain lets the test binary serve the FUSE ceiling too: the benchmark
@@ -46,8 +48,8 @@ func TestShort(t *testing.T) {
 	}
 	t.Logf("table:\n%s", out.String())
 	checkJSON(t, cfg.jsonPath, newTable(cfg).rows())
-	if left := mountsUnder(os.Getenv("TMPDIR")); len(left) > 0 {
-		t.Errorf("still mounted after the run: %q", left)
+	if left, err := harness.MountsUnder(os.Getenv("TMPDIR")); err != nil || len(left) > 0 {
+		t.Errorf("still mounted after the run: %q (%v)", left, err)
 	}
 	if entries, _ := os.ReadDir(os.Getenv("TMPDIR")); len(entries) != 0 {
 		t.Errorf("the temporary directory was not removed: %d entries left in %s", len(entries), os.Getenv("TMPDIR"))

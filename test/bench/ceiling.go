@@ -13,6 +13,8 @@ import (
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/piecefs/piecefs/internal/harness"
 )
 
 // ceilingFlag, as the first argument, makes this binary the child that
@@ -103,19 +105,21 @@ func (b *bench) startCeiling(ctx context.Context, size int64) (*mount, error) {
 	if err := os.MkdirAll(mnt, 0o755); err != nil {
 		return nil, err
 	}
-	p, err := b.startChild(exe, ceilingFlag, mnt, strconv.FormatInt(size, 10))
+	p, err := harness.Start(harness.Command{Path: exe, Args: []string{ceilingFlag, mnt, strconv.FormatInt(size, 10)}})
 	if err != nil {
 		return nil, err
 	}
-	m := b.track(&mount{dir: mnt, proc: p, strict: true})
-	l, err := p.waitLine(ctx, readyTimeout)
-	if err == nil && l.text != "mounted" {
-		err = fmt.Errorf("printed %q, want %q", l.text, "mounted")
+	m := b.track(&mount{Mount: &harness.Mount{Process: p, Dir: mnt}, strict: true})
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	l, err := p.NextLine(ctx)
+	if err == nil && l.Text != "mounted" {
+		err = fmt.Errorf("printed %q, want %q", l.Text, "mounted")
 	}
 	if err != nil {
 		_ = m.stop() // the error at hand says more
 		return nil, fmt.Errorf("ceiling child: %w", err)
 	}
-	m.ready = l.at
+	m.Ready = l.At
 	return m, nil
 }

@@ -21,7 +21,7 @@ func (b *bench) onMount(ctx context.Context, s system, cold bool, fn measurement
 	if err := dropCaches(); err != nil {
 		return 0, memUse{}, errors.Join(err, m.stop())
 	}
-	w := watchRSS(m.proc.pid())
+	w := watchRSS(m.PID())
 	v, err := fn(ctx, m)
 	mem := w.finish()
 	if err := errors.Join(err, m.stop()); err != nil {
@@ -71,7 +71,7 @@ func (b *bench) rereadBig(ctx context.Context, m *mount) (float64, error) {
 // byte of a 1-byte read at offset 0 of file, in ms.
 func firstByteMs(file string) measurement {
 	return func(_ context.Context, m *mount) (float64, error) {
-		d, err := firstByte(m.path(file), m.ready)
+		d, err := firstByte(m.path(file), m.Ready)
 		return ms(d), err
 	}
 }
@@ -85,7 +85,7 @@ func (b *bench) ttfb(ctx context.Context, r *row, c column, s system, file strin
 		if err != nil {
 			return 0, memUse{}, err
 		}
-		w := watchRSS(m.proc.pid())
+		w := watchRSS(m.PID())
 		v, err := firstByteMs(file)(ctx, m)
 		mem := w.finish()
 		return v, mem, errors.Join(err, m.stop())
@@ -116,7 +116,7 @@ func (b *bench) findAll(ctx context.Context, dir string) (float64, error) {
 
 // onMountDir adapts a measurement of a directory to a mount's root.
 func onMountDir(fn func(context.Context, string) (float64, error)) measurement {
-	return func(ctx context.Context, m *mount) (float64, error) { return fn(ctx, m.dir) }
+	return func(ctx context.Context, m *mount) (float64, error) { return fn(ctx, m.Dir) }
 }
 
 // randomIOPS runs random reads of the big file at depth and returns IOPS;

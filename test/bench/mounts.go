@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/piecefs/piecefs/internal/harness"
 )
 
 const (
@@ -28,29 +29,27 @@ type system interface {
 
 // mount is one running mount process.
 type mount struct {
-	dir    string
-	proc   *proc
-	ready  time.Time // when the mount said (or was seen to be) ready
-	strict bool      // a non-zero exit after SIGTERM is an error
-	once   sync.Once
-	err    error // stop's result
+	*harness.Mount      // Ready: when the mount said (or was seen to be) ready
+	strict         bool // a non-zero exit after SIGTERM is an error
+	once           sync.Once
+	err            error // stop's result
 }
 
-func (m *mount) path(rel string) string { return filepath.Join(m.dir, rel) }
+func (m *mount) path(rel string) string { return filepath.Join(m.Dir, rel) }
 
 // stop asks the process to exit, waits, and makes sure nothing stays
 // mounted. It is idempotent, so the cleanup may call it again.
 func (m *mount) stop() error {
 	m.once.Do(func() {
-		m.err = m.proc.stop(stopTimeout)
+		m.err = m.Process.Stop(context.Background(), stopTimeout)
 		if !m.strict {
 			m.err = nil // rclone's exit status after SIGTERM varies by version
 		}
-		if err := unmount(m.dir); err != nil && m.err == nil {
+		if err := harness.Unmount(m.Dir); err != nil && m.err == nil {
 			m.err = err
 		}
 		if m.err != nil {
-			m.err = fmt.Errorf("stop %s mount: %w\nstderr: %s", filepath.Base(m.proc.name), m.err, m.proc.stderr.String())
+			m.err = fmt.Errorf("stop %s mount: %w\nstderr: %s", m.Name(), m.err, harness.Tail(m.Stderr(), 8<<10))
 		}
 	})
 	return m.err
@@ -66,31 +65,18 @@ type piecefsMount struct {
 
 func (s *piecefsMount) name() string { return "piecefs" }
 
-// readyLine is the one line `piecefs mount` prints once it serves.
-var readyLine = regexp.MustCompile(`^mounted sha256:[0-9a-f]{64} at (.+)$`)
-
 func (s *piecefsMount) start(ctx context.Context, cold bool) (*mount, error) {
 	if err := prepare(s.cache, s.mnt, cold); err != nil {
 		return nil, err
 	}
-	p, err := s.b.startChild(s.b.bin, "mount", "--cache", s.cache, "--memory-cache", strconv.FormatInt(s.b.cfg.memoryCache, 10),
-		"--tag", s.tag, "--log-level", "warn", s.b.origin.url, s.mnt)
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	hm, err := harness.StartMount(ctx, harness.Command{Path: s.b.bin, Args: []string{"mount", "--cache", s.cache,
+		"--memory-cache", strconv.FormatInt(s.b.cfg.memoryCache, 10), "--tag", s.tag, "--log-level", "warn", s.b.origin.url, s.mnt}}, s.mnt)
 	if err != nil {
-		return nil, err
-	}
-	m := s.b.track(&mount{dir: s.mnt, proc: p, strict: true})
-	l, err := p.waitLine(ctx, readyTimeout)
-	if err == nil {
-		if got := readyLine.FindStringSubmatch(l.text); got == nil || got[1] != s.mnt {
-			err = fmt.Errorf("printed %q, want %q", l.text, "mounted sha256:<hex> at "+s.mnt)
-		}
-	}
-	if err != nil {
-		_ = m.stop() // the error at hand says more
 		return nil, fmt.Errorf("piecefs mount: %w", err)
 	}
-	m.ready = l.at
-	return m, nil
+	return s.b.track(&mount{Mount: hm, strict: true}), nil
 }
 
 // rcloneMount mounts the source tree with `rclone mount` over its http
@@ -107,14 +93,17 @@ func (s *rcloneMount) start(ctx context.Context, cold bool) (*mount, error) {
 	if err := prepare(s.cache, s.mnt, cold); err != nil {
 		return nil, err
 	}
-	p, err := s.b.startChild(s.b.tools.rclone, "mount", ":http:", s.mnt, "--config", s.b.rcloneConf,
-		"--http-url", s.b.origin.srcURL+"/", "--read-only", "--vfs-cache-mode", "full",
-		"--cache-dir", s.cache, "--log-level", "ERROR")
+	p, err := harness.Start(harness.Command{Path: s.b.tools.rclone, Args: []string{"mount", ":http:", s.mnt, "--config", s.b.rcloneConf,
+		"--http-url", s.b.origin.srcURL + "/", "--read-only", "--vfs-cache-mode", "full",
+		"--cache-dir", s.cache, "--log-level", "ERROR"}})
 	if err != nil {
 		return nil, err
 	}
-	m := s.b.track(&mount{dir: s.mnt, proc: p})
-	if m.ready, err = waitMounted(ctx, p, s.mnt); err != nil {
+	m := s.b.track(&mount{Mount: &harness.Mount{Process: p, Dir: s.mnt}})
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	// rclone prints nothing when it is ready: the mount table tells.
+	if m.Ready, err = harness.WaitMounted(ctx, p, s.mnt); err != nil {
 		_ = m.stop() // the error at hand says more
 		return nil, fmt.Errorf("rclone mount: %w", err)
 	}
@@ -129,31 +118,11 @@ func prepare(cache, mnt string, cold bool) error {
 			return fmt.Errorf("empty the cache: %w", err)
 		}
 	}
-	if err := unmount(mnt); err != nil {
+	if err := harness.Unmount(mnt); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(mnt, 0o755); err != nil {
 		return err
 	}
 	return dropCaches()
-}
-
-// waitMounted polls the mount table until dir appears, for a mount that
-// prints nothing when it is ready. It returns when it saw it.
-func waitMounted(ctx context.Context, p *proc, dir string) (time.Time, error) {
-	deadline := time.Now().Add(readyTimeout)
-	for {
-		if ok, err := isMounted(dir); err != nil || ok {
-			return time.Now(), err
-		}
-		switch {
-		case p.exited():
-			return time.Time{}, fmt.Errorf("exited (%v) before mounting\nstderr: %s", p.err, p.stderr.String())
-		case ctx.Err() != nil:
-			return time.Time{}, context.Cause(ctx)
-		case time.Now().After(deadline):
-			return time.Time{}, fmt.Errorf("%s not mounted after %v\nstderr: %s", dir, readyTimeout, p.stderr.String())
-		}
-		time.Sleep(time.Millisecond)
-	}
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/piecefs/piecefs/internal/harness"
 )
 
 // coldSuite runs every cold measurement of s into column c: each run
@@ -38,7 +40,7 @@ func (b *bench) warmSuite(ctx context.Context, t *table, s system, c column) err
 		if err := readVerified(ctx, m.path(bigName), b.data.bigSize, b.data.bigSHA); err != nil {
 			return 0, err
 		}
-		return b.tarTree(ctx, m.dir)
+		return b.tarTree(ctx, m.Dir)
 	}
 	if _, _, err := b.onMount(ctx, s, false, prime); err != nil {
 		return fmt.Errorf("fill the %s cache: %w", s.name(), err)
@@ -65,7 +67,7 @@ func (b *bench) warmSuite(ctx context.Context, t *table, s system, c column) err
 // localSuite runs the baselines on the source files, through the page
 // cache as any program would, dropping it first where the row says cold.
 func (b *bench) localSuite(ctx context.Context, t *table) error {
-	local := &mount{dir: b.data.src} // not a mount: the directory the mounts mirror
+	local := &mount{Mount: &harness.Mount{Dir: b.data.src}} // not a mount: the directory the mounts mirror
 	steps := []struct {
 		rows []*row
 		fn   measurement

@@ -112,19 +112,6 @@ func TestParseFio(t *testing.T) {
 	}
 }
 
-func TestUnescapeMount(t *testing.T) {
-	for _, tt := range []struct{ in, want string }{
-		{`/mnt/a\040b`, "/mnt/a b"},
-		{`/mnt/tab\011x`, "/mnt/tab\tx"},
-		{`/plain`, "/plain"},
-		{`/odd\04`, `/odd\04`},
-	} {
-		if got := unescapeMount(tt.in); got != tt.want {
-			t.Errorf("unescapeMount(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
 func TestDefaults(t *testing.T) {
 	for _, tt := range []struct {
 		args []string
