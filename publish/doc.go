@@ -45,7 +45,10 @@
 // holds more or fewer bytes than its stat said): the manifest would
 // describe bytes that never existed together. Each fails the build with an
 // error naming the path and saying it "changed while publishing". Any read
-// error fails the build too; nothing is skipped silently.
+// error fails the build too; nothing is skipped silently. Build does not
+// know where its sink writes, so a caller writing into a directory first
+// runs [CheckOutside], which refuses an output that is the source or lies
+// inside it.
 //
 // # Crashes and atomicity
 //

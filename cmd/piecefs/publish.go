@@ -43,10 +43,15 @@ func setupPublish(fs *flag.FlagSet) func([]string) error {
 	}
 }
 
-// publish writes src into out and points tag at the new manifest.
+// publish writes src into out and points tag at the new manifest. The
+// options, and that out lies outside src, are checked before anything is
+// written.
 func publish(ctx context.Context, src, out string, pieceSize int64, tag string, warn func(p, why string)) (meta.Digest, error) {
 	opts := pub.Options{PieceSize: pieceSize, Warn: warn}
 	if err := opts.Validate(); err != nil {
+		return meta.Digest{}, err
+	}
+	if err := pub.CheckOutside(src, out); err != nil {
 		return meta.Digest{}, err
 	}
 	dir, err := origin.OpenDir(out)
