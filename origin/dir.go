@@ -15,10 +15,18 @@ import (
 type Dir struct {
 	root string
 
-	mu           sync.Mutex // guards written, skipped and writtenBytes
-	written      int        // pieces written by PutPiece
-	skipped      int        // pieces PutPiece found already present
-	writtenBytes int64      // bytes of the pieces written
+	mu    sync.Mutex // guards stats
+	stats Stats
+}
+
+// Stats counts what a Dir has done.
+type Stats struct {
+	Written      int   // pieces written by PutPiece, repairs included
+	Skipped      int   // pieces PutPiece found already present and whole
+	WrittenBytes int64 // bytes of the pieces written
+	// Repaired counts pieces and manifests that were present under their
+	// name but did not hash to it, and were rewritten.
+	Repaired int
 }
 
 // OpenDir returns the output directory at root, creating root and its
@@ -37,23 +45,38 @@ func OpenDir(root string) (*Dir, error) {
 	return &Dir{root: root}, nil
 }
 
-// Stats returns how many pieces PutPiece has written and skipped (already
-// present), and the bytes written. Manifests and tags are not counted.
-func (d *Dir) Stats() (written, skipped int, writtenBytes int64) {
+// Stats returns what the Dir has written, skipped and repaired so far.
+func (d *Dir) Stats() Stats {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.written, d.skipped, d.writtenBytes
+	return d.stats
 }
 
-func (d *Dir) count(written bool, size int) {
+// countPiece records the outcome of putting a piece of size bytes.
+func (d *Dir) countPiece(r putResult, size int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if written {
-		d.written++
-		d.writtenBytes += int64(size)
-	} else {
-		d.skipped++
+	switch r {
+	case putSkipped:
+		d.stats.Skipped++
+	case putRepaired:
+		d.stats.Repaired++
+		fallthrough
+	case putWritten:
+		d.stats.Written++
+		d.stats.WrittenBytes += int64(size)
 	}
+}
+
+// countManifest records the outcome of putting a manifest: only a repair
+// is counted.
+func (d *Dir) countManifest(r putResult) {
+	if r != putRepaired {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stats.Repaired++
 }
 
 // path returns where the layout path rel (meta.PiecePath and friends) lives.

@@ -43,12 +43,12 @@ func TestPutPiece(t *testing.T) {
 		t.Fatalf("first PutPiece: %v", err)
 	}
 	checkFile(t, p, data)
-	checkStats(t, d, 1, 0, int64(len(data)))
+	checkStats(t, d, Stats{Written: 1, WrittenBytes: int64(len(data))})
 
 	if err := d.PutPiece(dg, data); err != nil {
 		t.Fatalf("second PutPiece: %v", err)
 	}
-	checkStats(t, d, 1, 1, int64(len(data)))
+	checkStats(t, d, Stats{Written: 1, Skipped: 1, WrittenBytes: int64(len(data))})
 
 	// A damaged file of the wrong size is replaced, not skipped.
 	if err := os.WriteFile(p, data[:10], 0o644); err != nil {
@@ -58,8 +58,73 @@ func TestPutPiece(t *testing.T) {
 		t.Fatalf("PutPiece over a truncated file: %v", err)
 	}
 	checkFile(t, p, data)
-	checkStats(t, d, 2, 1, 2*int64(len(data)))
+	checkStats(t, d, Stats{Written: 2, Skipped: 1, WrittenBytes: 2 * int64(len(data)), Repaired: 1})
 	checkNoTemp(t, root)
+}
+
+// TestPutRepairsSameSizeDamage damages a piece and a manifest in place,
+// keeping their sizes: putting them again must restore their bytes, not
+// take the size as proof that they are whole.
+func TestPutRepairsSameSizeDamage(t *testing.T) {
+	d, root := openTestDir(t)
+	data := testData(3000)
+	dg := meta.Sum(data)
+	manifest := []byte(`{"format":"piecefs-manifest"}`)
+	must(t, d.PutPiece(dg, data))
+	md, err := d.PutManifest(manifest)
+	must(t, err)
+	p, mp := filepath.Join(root, meta.PiecePath(dg)), filepath.Join(root, meta.ManifestPath(md))
+	flipByte(t, p, 1234)
+	flipByte(t, mp, 3)
+
+	must(t, d.PutPiece(dg, data))
+	_, err = d.PutManifest(manifest)
+	must(t, err)
+	checkFile(t, p, data)
+	checkFile(t, mp, manifest)
+	checkStats(t, d, Stats{Written: 2, WrittenBytes: 2 * int64(len(data)), Repaired: 2})
+	checkNoTemp(t, root)
+}
+
+// TestPutPieceReplacesPlantedSymlink: a symlink under a piece's name is
+// replaced, and never written through.
+func TestPutPieceReplacesPlantedSymlink(t *testing.T) {
+	d, root := openTestDir(t)
+	data := testData(500)
+	dg := meta.Sum(data)
+	outside := filepath.Join(t.TempDir(), "outside")
+	must(t, os.WriteFile(outside, data, 0o600))
+	p := filepath.Join(root, meta.PiecePath(dg))
+	must(t, mkdirDurable(filepath.Dir(p)))
+	must(t, os.Symlink(outside, p))
+
+	must(t, d.PutPiece(dg, data))
+	checkFile(t, p, data) // Lstat: a regular file now
+	if fi, err := os.Stat(outside); err != nil || fi.Mode() != 0o600 {
+		t.Errorf("the symlink's target was touched: %v, %v", fi.Mode(), err)
+	}
+	checkStats(t, d, Stats{Written: 1, WrittenBytes: int64(len(data)), Repaired: 1})
+}
+
+// flipByte changes one byte of the file at p in place.
+func flipByte(t *testing.T, p string, off int64) {
+	t.Helper()
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	must(t, err)
+	defer f.Close()
+	b := make([]byte, 1)
+	_, err = f.ReadAt(b, off)
+	must(t, err)
+	b[0] ^= 0xff
+	_, err = f.WriteAt(b, off)
+	must(t, err)
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestPutPieceWrongDigest(t *testing.T) {
@@ -72,7 +137,7 @@ func TestPutPieceWrongDigest(t *testing.T) {
 	if _, err := os.Lstat(filepath.Join(root, meta.PiecePath(wrong))); !os.IsNotExist(err) {
 		t.Errorf("PutPiece with the wrong digest left a file (Lstat: %v)", err)
 	}
-	checkStats(t, d, 0, 0, 0)
+	checkStats(t, d, Stats{})
 }
 
 func TestPutPieceConcurrent(t *testing.T) {
@@ -93,9 +158,9 @@ func TestPutPieceConcurrent(t *testing.T) {
 		}
 	}
 	checkFile(t, filepath.Join(root, meta.PiecePath(dg)), data)
-	written, skipped, n := d.Stats()
-	if written < 1 || written+skipped != writers || n != int64(written*len(data)) {
-		t.Errorf("Stats: got %d written, %d skipped, %d bytes; want %d puts in all, at least one written", written, skipped, n, writers)
+	st := d.Stats()
+	if st.Written < 1 || st.Written+st.Skipped != writers || st.WrittenBytes != int64(st.Written*len(data)) || st.Repaired != 0 {
+		t.Errorf("Stats: got %+v; want %d puts in all, at least one written, none repaired", st, writers)
 	}
 	checkNoTemp(t, root)
 }
@@ -114,7 +179,7 @@ func TestPutManifest(t *testing.T) {
 	if _, err := d.PutManifest(data); err != nil {
 		t.Errorf("second PutManifest: %v", err)
 	}
-	checkStats(t, d, 0, 0, 0)
+	checkStats(t, d, Stats{})
 }
 
 func TestSetTag(t *testing.T) {
@@ -151,11 +216,10 @@ func checkFile(t *testing.T, p string, want []byte) {
 	}
 }
 
-func checkStats(t *testing.T, d *Dir, written, skipped int, n int64) {
+func checkStats(t *testing.T, d *Dir, want Stats) {
 	t.Helper()
-	w, s, b := d.Stats()
-	if w != written || s != skipped || b != n {
-		t.Errorf("Stats: got (%d, %d, %d), want (%d, %d, %d)", w, s, b, written, skipped, n)
+	if got := d.Stats(); got != want {
+		t.Errorf("Stats: got %+v, want %+v", got, want)
 	}
 }
 

@@ -22,7 +22,9 @@
 // names begin with '.', so Handler never serves them; a crash can leave
 // them behind, and they are safe to delete when no publish is running.
 // Pieces and manifests are named by their sha256, which [Dir.PutPiece]
-// checks, so rewriting one is a no-op and concurrent writers agree.
+// checks, so concurrent writers agree. An object already present is read
+// and hashed before it is kept: one damaged in place, even at its right
+// size, is rewritten and counted in [Stats].Repaired.
 //
 // # Serving
 //

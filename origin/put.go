@@ -1,37 +1,48 @@
 package origin
 
 import (
+	"crypto/sha256"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/piecefs/piecefs/meta"
 )
 
 // PutPiece stores data as the piece with digest dg, which must be data's
-// sha256. A piece already present with the right size is left alone and
-// counted as skipped: its name is its hash, so it holds the same bytes.
+// sha256. A piece already present and whole (its bytes hash to dg) is left
+// alone and counted as skipped; a damaged one is rewritten and counted as
+// repaired.
 func (d *Dir) PutPiece(dg meta.Digest, data []byte) error {
 	if got := meta.Sum(data); got != dg {
 		return fmt.Errorf("put piece %s: the data's sha256 is %s", dg, got)
 	}
-	written, err := d.putImmutable(meta.PiecePath(dg), data)
+	r, err := d.putImmutable(meta.PiecePath(dg), dg, data)
 	if err != nil {
 		return fmt.Errorf("put piece %s: %w", dg, err)
 	}
-	d.count(written, len(data))
+	d.countPiece(r, len(data))
 	return nil
 }
 
-// PutManifest stores an encoded manifest under its digest, which it returns.
+// PutManifest stores an encoded manifest under its digest, which it
+// returns. Like a piece, a manifest already present is checked against its
+// digest and rewritten if damaged.
 func (d *Dir) PutManifest(data []byte) (meta.Digest, error) {
 	dg := meta.Sum(data)
 	if len(data) > meta.MaxManifestSize {
 		return dg, fmt.Errorf("put manifest %s: %d bytes is more than the limit of %d", dg, len(data), meta.MaxManifestSize)
 	}
-	if _, err := d.putImmutable(meta.ManifestPath(dg), data); err != nil {
+	r, err := d.putImmutable(meta.ManifestPath(dg), dg, data)
+	if err != nil {
 		return dg, fmt.Errorf("put manifest %s: %w", dg, err)
 	}
+	d.countManifest(r)
 	return dg, nil
 }
 
@@ -48,16 +59,58 @@ func (d *Dir) SetTag(name string, dg meta.Digest) error {
 	return nil
 }
 
-// putImmutable writes the content-addressed object at rel unless a regular
-// file of the right size is there already, and reports whether it wrote.
-func (d *Dir) putImmutable(rel string, data []byte) (bool, error) {
+// putResult is what putImmutable did.
+type putResult int
+
+const (
+	putSkipped  putResult = iota // present and whole: left alone
+	putWritten                   // absent: written
+	putRepaired                  // present but damaged: rewritten
+)
+
+// putImmutable writes the content-addressed object at rel, whose sha256 is
+// dg, unless a regular file holding exactly those bytes is there already.
+//
+// The existing file is read and hashed, not trusted for its size: a disk
+// or a hand that damaged it in place would otherwise leave it damaged for
+// every publish to come. That costs one read of each existing object per
+// publish, far less than the writes it saves.
+func (d *Dir) putImmutable(rel string, dg meta.Digest, data []byte) (putResult, error) {
 	p := d.path(rel)
-	if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() && fi.Size() == int64(len(data)) {
-		return false, nil
+	present, whole := holds(p, dg, int64(len(data)))
+	if whole {
+		return putSkipped, nil
 	}
 	dir := filepath.Dir(p)
 	if err := mkdirDurable(dir); err != nil {
-		return false, err
+		return putWritten, err
 	}
-	return true, writeAtomic(dir, filepath.Base(p), data)
+	if err := writeAtomic(dir, filepath.Base(p), data); err != nil {
+		return putWritten, err
+	}
+	if present {
+		return putRepaired, nil
+	}
+	return putWritten, nil
+}
+
+// holds reports whether something is at p, and whether it is a regular
+// file of size bytes that hash to dg. Any doubt (it cannot be opened or
+// read, it is a symlink or a fifo) counts as not whole: rewriting is always
+// safe, since the rename replaces the name and never writes through it.
+func holds(p string, dg meta.Digest, size int64) (present, whole bool) {
+	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return !errors.Is(err, fs.ErrNotExist), false
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() != size {
+		return true, false
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return true, false
+	}
+	return true, meta.Digest(h.Sum(nil)) == dg
 }

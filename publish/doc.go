@@ -57,5 +57,7 @@
 // makes each piece: origin.Dir lands every piece and manifest by an atomic,
 // fsynced rename, and a manifest is only written once every piece it names
 // has been. A publish that fails or is cancelled leaves only whole,
-// correctly named pieces behind, which the next publish re-uses.
+// correctly named pieces behind, which the next publish re-uses; origin.Dir
+// hashes a piece already present before keeping it, so publishing again
+// also repairs a piece damaged in place.
 package publish

@@ -73,9 +73,12 @@ func publish(ctx context.Context, src, out string, pieceSize int64, tag string, 
 	if err := dir.SetTag(tag, d); err != nil {
 		return meta.Digest{}, err
 	}
-	written, skipped, bytes := dir.Stats()
-	fmt.Fprintf(os.Stderr, "published %d entries in %d pieces to %s (%d pieces written, %s; %d already there); tag %s\n",
-		len(m.Entries), len(m.Pieces), out, written, formatBytes(bytes), skipped, tag)
+	st := dir.Stats()
+	if st.Repaired > 0 && warn != nil {
+		warn(out, fmt.Sprintf("%d damaged pieces or manifests found and rewritten", st.Repaired))
+	}
+	fmt.Fprintf(os.Stderr, "published %d entries in %d pieces to %s (%d pieces written, %s; %d already there, %d repaired); tag %s\n",
+		len(m.Entries), len(m.Pieces), out, st.Written, formatBytes(st.WrittenBytes), st.Skipped, st.Repaired, tag)
 	return d, nil
 }
 

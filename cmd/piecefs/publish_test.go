@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -53,6 +54,36 @@ func TestPublishBesideSource(t *testing.T) {
 	writeTestFile(t, filepath.Join(src, "f"), "content")
 	if _, err := publish(context.Background(), src, src+"-out", 4096, "latest", nil); err != nil {
 		t.Fatalf("publish into a sibling: %v", err)
+	}
+}
+
+// TestPublishRepairsDamagedPiece damages a published piece in place,
+// keeping its size, and publishes again: the piece must be whole again.
+func TestPublishRepairsDamagedPiece(t *testing.T) {
+	tmp := t.TempDir()
+	src, out := filepath.Join(tmp, "src"), filepath.Join(tmp, "out")
+	writeTestFile(t, filepath.Join(src, "f"), strings.Repeat("piecefs ", 1000))
+	if _, err := publish(context.Background(), src, out, 4096, "latest", nil); err != nil {
+		t.Fatal(err)
+	}
+	pieces, err := filepath.Glob(filepath.Join(out, "pieces", "*", "*"))
+	if err != nil || len(pieces) == 0 {
+		t.Fatalf("no pieces published (%v)", err)
+	}
+	want, err := os.ReadFile(pieces[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	damaged := bytes.Clone(want)
+	damaged[len(damaged)/2] ^= 0xff
+	if err := os.WriteFile(pieces[0], damaged, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := publish(context.Background(), src, out, 4096, "latest", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(pieces[0]); err != nil || !bytes.Equal(got, want) {
+		t.Errorf("%s after a second publish: %v, content whole %v", pieces[0], err, bytes.Equal(got, want))
 	}
 }
 
