@@ -80,6 +80,20 @@ func expectGone(t *testing.T, pid int, what string) {
 	}
 }
 
+// printedPID reads a PID that p prints on a line of its own.
+func printedPID(t *testing.T, p *Process) int {
+	t.Helper()
+	l, err := p.NextLine(timeout(t, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(l.Text)
+	if err != nil {
+		t.Fatalf("%s printed %q, want a PID", p.Name(), l.Text)
+	}
+	return pid
+}
+
 func TestStartGroupAndEnvironment(t *testing.T) {
 	dir := t.TempDir()
 	p := start(t, Command{Path: "sh", Args: []string{"-c", `echo "$LC_ALL $EXTRA $(pwd)"; sleep 1000`}, Dir: dir, Env: []string{"EXTRA=x"}})
@@ -212,16 +226,9 @@ func TestStopGraceful(t *testing.T) {
 // its own: both must be gone.
 func TestStopKillsGroup(t *testing.T) {
 	p := sh(t, `trap '' TERM; sleep 60 & echo $!; wait`) // not forever, should the test fail
-	l, err := p.NextLine(timeout(t, 10*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	grandchild, err := strconv.Atoi(l.Text)
-	if err != nil {
-		t.Fatal(err)
-	}
+	grandchild := printedPID(t, p)
 	begin := time.Now()
-	err = p.Stop(context.Background(), 200*time.Millisecond)
+	err := p.Stop(context.Background(), 200*time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), "killed") {
 		t.Errorf("Stop of a child that ignores SIGTERM: %v, want it killed", err)
 	}
@@ -235,14 +242,7 @@ func TestStopKillsGroup(t *testing.T) {
 // exits dies with it.
 func TestExitKillsGroup(t *testing.T) {
 	p := sh(t, `sleep 60 & echo $!`) // not forever, should the test fail
-	l, err := p.NextLine(timeout(t, 10*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	grandchild, err := strconv.Atoi(l.Text)
-	if err != nil {
-		t.Fatal(err)
-	}
+	grandchild := printedPID(t, p)
 	if err := p.Wait(timeout(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
