@@ -1,41 +1,21 @@
 package e2e
 
 import (
-	"bufio"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/piecefs/piecefs/internal/harness"
 )
 
-// crashMountpoints lists the mountpoints in /proc/self/mounts, unescaped,
-// with repeats (a mount stacked on another shows twice). It reads the
-// table, never a mount, so a dead FUSE mount cannot hang it.
-func crashMountpoints(t *testing.T) []string {
+// crashMountCount is how many times dir is a mountpoint: a mount stacked
+// on another counts twice.
+func crashMountCount(t *testing.T, dir string) int {
 	t.Helper()
-	f, err := os.Open("/proc/self/mounts")
+	dirs, err := harness.Mountpoints()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	var dirs []string
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if fields := strings.Fields(s.Text()); len(fields) > 1 {
-			dirs = append(dirs, unescapeMount(fields[1]))
-		}
-	}
-	if err := s.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return dirs
-}
-
-// crashMountCount is how many times dir is a mountpoint.
-func crashMountCount(t *testing.T, dir string) int {
-	t.Helper()
 	n := 0
-	for _, d := range crashMountpoints(t) {
+	for _, d := range dirs {
 		if d == dir {
 			n++
 		}
@@ -48,13 +28,7 @@ func crashMountCount(t *testing.T, dir string) int {
 // same time, so only a test's own directory is looked at.
 func crashExpectNoMountsUnder(t *testing.T, dir string) {
 	t.Helper()
-	var left []string
-	for _, d := range crashMountpoints(t) {
-		if d == dir || strings.HasPrefix(d, dir+string(filepath.Separator)) {
-			left = append(left, d)
-		}
-	}
-	if len(left) > 0 {
-		t.Errorf("still mounted when the test ends: %q", left)
+	if left, err := harness.MountsUnder(dir); err != nil || len(left) > 0 {
+		t.Errorf("still mounted when the test ends: %q (%v)", left, err)
 	}
 }

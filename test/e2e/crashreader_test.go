@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/piecefs/piecefs/internal/harness"
 )
 
 // crashRead describes a reader subprocess: a tool that reads a file on a
@@ -26,95 +26,52 @@ type crashRead struct {
 
 // crashReader is a running reader subprocess. Its stdout is compared with
 // the source as it arrives, so a reader of hundreds of MiB costs no memory;
-// limit is its hang detector: the context kills it then.
+// limit is its hang detector: the reader's process group is killed then.
 type crashReader struct {
 	crashRead
-	cmd    *exec.Cmd
-	cmp    *crashCompare
-	stderr lockedBuffer
-	ctx    context.Context
-	done   chan struct{} // closed once the process has been reaped
-	err    error         // Wait's result; read only after done is closed
-	start  time.Time
-	end    time.Time // when Wait returned; read only after done is closed
+	*proc
+	cmp *crashCompare
+	ctx context.Context // ends at the hang detector's limit
 }
 
-// crashStartReader starts a reader. A cleanup kills it, by PID, if it is
-// still running when the test ends.
+// crashStartReader starts a reader. A cleanup kills it if it is still
+// running when the test ends.
 func crashStartReader(t *testing.T, r crashRead) *crashReader {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), r.limit)
-	p := &crashReader{crashRead: r, ctx: ctx, cmp: &crashCompare{src: r.src, off: r.off, bad: -1}, done: make(chan struct{})}
-	p.cmd = exec.CommandContext(ctx, r.argv[0], r.argv[1:]...)
-	p.cmd.Env = append(os.Environ(), "LC_ALL=C")
-	p.cmd.Stdin, p.cmd.Stdout, p.cmd.Stderr = r.stdin, p.cmp, &p.stderr
-	p.cmd.WaitDelay = 5 * time.Second
-	p.start = time.Now()
-	if err := p.cmd.Start(); err != nil {
+	p := &crashReader{crashRead: r, ctx: ctx, cmp: &crashCompare{src: r.src, off: r.off, bad: -1}}
+	hp, err := harness.Start(harness.Command{Path: r.argv[0], Args: r.argv[1:], Stdin: r.stdin, Stdout: p.cmp})
+	if err != nil {
 		cancel()
 		t.Fatalf("start %s: %v", r.what, err)
 	}
+	p.proc = &proc{hp}
+	stopKill := context.AfterFunc(ctx, p.Kill)
 	go func() {
-		p.err = p.cmd.Wait()
-		p.end = time.Now()
+		<-p.Done()
+		stopKill()
 		cancel()
-		close(p.done)
 	}()
-	t.Cleanup(func() {
-		cancel() // kills the process if it still runs
-		<-p.done
-	})
+	t.Cleanup(p.kill)
 	return p
 }
 
-// wait waits up to timeout for the reader to exit and reports whether it did.
-func (p *crashReader) wait(timeout time.Duration) bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-	}
-	select {
-	case <-p.done:
-		return true
-	case <-time.After(timeout):
-		return false
-	}
-}
-
-func (p *crashReader) exited() bool { return p.wait(0) }
-
-// kill stops a reader that outlived its use, by its PID, and reaps it.
+// kill stops a reader that outlived its use and reaps it.
 func (p *crashReader) kill() {
-	if !p.exited() {
-		_ = p.cmd.Process.Kill() // it may exit meanwhile; done tells
-	}
-	<-p.done
+	p.Kill()
+	<-p.Done()
 }
 
 // timedOut reports whether the hang detector killed the reader.
 func (p *crashReader) timedOut() bool {
-	<-p.done
-	return errors.Is(p.ctx.Err(), context.DeadlineExceeded) && p.end.Sub(p.start) >= p.limit
+	<-p.Done()
+	return errors.Is(p.ctx.Err(), context.DeadlineExceeded) && p.elapsed() >= p.limit
 }
 
 // elapsed is how long the reader ran.
 func (p *crashReader) elapsed() time.Duration {
-	<-p.done
-	return p.end.Sub(p.start)
-}
-
-// exitCode is the reader's exit status, -1 if a signal ended it.
-func (p *crashReader) exitCode() int {
-	<-p.done
-	var ee *exec.ExitError
-	if errors.As(p.err, &ee) {
-		return ee.ExitCode()
-	}
-	if p.err != nil {
-		return -1
-	}
-	return 0
+	<-p.Done()
+	return p.ExitTime().Sub(p.StartTime())
 }
 
 // checkBytes reports bytes on stdout that differ from the source.
@@ -136,9 +93,9 @@ func (p *crashReader) expectComplete(t *testing.T, want int64) {
 	}
 	switch n, _ := p.cmp.result(); {
 	case p.timedOut():
-		t.Errorf("%s: still running after %v (killed as hung), %d bytes read\nstderr: %s", p.what, p.limit, n, p.stderr.Bytes())
+		t.Errorf("%s: still running after %v (killed as hung), %d bytes read\nstderr: %s", p.what, p.limit, n, p.Stderr())
 	case p.exitCode() != 0:
-		t.Errorf("%s: %v after %v, %d bytes read\nstderr: %s", p.what, p.err, p.elapsed(), n, p.stderr.Bytes())
+		t.Errorf("%s: %v after %v, %d bytes read\nstderr: %s", p.what, p.Err(), p.elapsed(), n, p.Stderr())
 	case n != want:
 		t.Errorf("%s: read %d bytes, want %d", p.what, n, want)
 	}
@@ -153,13 +110,13 @@ func (p *crashReader) expectComplete(t *testing.T, want int64) {
 // something else), and that what it read before failing is right.
 func (p *crashReader) expectFailure(t *testing.T, limit time.Duration, wants ...string) {
 	t.Helper()
-	if !p.wait(time.Until(p.start.Add(limit))) {
+	if !p.wait(time.Until(p.StartTime().Add(limit))) {
 		n, _ := p.cmp.result()
 		t.Errorf("%s: still running %v after it started, %d bytes read; want it failed with one of %q", p.what, limit, n, wants)
 		p.kill()
 		return
 	}
-	stderr := string(p.stderr.Bytes())
+	stderr := string(p.Stderr())
 	first, _, _ := strings.Cut(stderr, "\n")
 	switch {
 	case p.timedOut():
@@ -167,7 +124,7 @@ func (p *crashReader) expectFailure(t *testing.T, limit time.Duration, wants ...
 	case p.exitCode() == 0:
 		t.Errorf("%s: succeeded after %v; want it failed with one of %q", p.what, p.elapsed(), wants)
 	case !containsAny(first, wants):
-		t.Errorf("%s: failed (%v) after %v with stderr %q; want one of %q", p.what, p.err, p.elapsed(), stderr, wants)
+		t.Errorf("%s: failed (%v) after %v with stderr %q; want one of %q", p.what, p.Err(), p.elapsed(), stderr, wants)
 	}
 	if err := p.checkBytes(); err != nil {
 		t.Error(err)

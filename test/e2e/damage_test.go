@@ -127,7 +127,7 @@ func TestDamagedDB(t *testing.T) {
 			m.Stop(t)
 
 			dmgCheckMovedAside(t, cache, damaged, tc.corrupt, start)
-			if tc.corrupt && !dmgErrorLogged(m.stderr.Bytes()) {
+			if tc.corrupt && !dmgErrorLogged(m.Stderr()) {
 				t.Errorf("no level=error line in the mount's log about the corrupt database:\n%s", m.stderrTail())
 			}
 			checkDBIntegrity(t, cache)

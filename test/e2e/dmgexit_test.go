@@ -29,7 +29,7 @@ func dmgMountExit(t *testing.T, origin, cache string, limit time.Duration) dmgEx
 		t.Fatalf("piecefs mount --cache %s: still running after %v, want it to fail\nstdout: %q\nstderr: %s",
 			cache, limit, p.stdoutLines(), p.stderrTail())
 	}
-	e := dmgExit{code: p.exitCode(), stderr: string(p.stderr.Bytes()), elapsed: time.Since(start)}
+	e := dmgExit{code: p.exitCode(), stderr: string(p.Stderr()), elapsed: time.Since(start)}
 	if ls := p.stdoutLines(); len(ls) > 0 {
 		t.Errorf("piecefs mount --cache %s printed %q, want nothing on stdout", cache, ls)
 	}

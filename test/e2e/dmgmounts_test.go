@@ -20,7 +20,7 @@ func dmgTmpfs(t *testing.T, flags uintptr, data string) string {
 	if err := unix.Mount("piecefs-test", dir, "tmpfs", flags|unix.MS_NOSUID|unix.MS_NODEV, data); err != nil {
 		missing(t, "mount a tmpfs (%s): %v", data, err)
 	}
-	t.Cleanup(func() { dmgUnmount(t, dir) })
+	t.Cleanup(func() { unmount(t, dir) })
 	return dir
 }
 
@@ -35,21 +35,10 @@ func dmgReadOnlyBind(t *testing.T, src string) string {
 	if err := unix.Mount(src, dir, "", unix.MS_BIND, ""); err != nil {
 		missing(t, "bind mount %s: %v", src, err)
 	}
-	t.Cleanup(func() { dmgUnmount(t, dir) })
+	t.Cleanup(func() { unmount(t, dir) })
 	// A bind mount takes MS_RDONLY only in a remount of its own.
 	if err := unix.Mount("", dir, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
 		t.Fatalf("remount %s read-only: %v", dir, err)
 	}
 	return dir
-}
-
-// dmgUnmount unmounts a directory the test mounted itself; lazily if it is
-// still busy.
-func dmgUnmount(t *testing.T, dir string) {
-	if err := unix.Unmount(dir, 0); err == nil || !isMounted(t, dir) {
-		return
-	}
-	if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
-		t.Errorf("unmount %s: %v", dir, err)
-	}
 }

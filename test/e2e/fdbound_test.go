@@ -32,7 +32,7 @@ const (
 func TestFDsFlat(t *testing.T) {
 	origin := newCountingOrigin(t, fx.out)
 	m := startMount(t, origin.URL(), t.TempDir(), "--memory-cache", "0")
-	pid := m.cmd.Process.Pid
+	pid := m.PID()
 	r := newBoundFDReader(t, m.dir)
 	fds0 := boundFDs(t, pid)
 	ceiling := fds0 + store.DefaultOpenFiles + boundConnSlack

@@ -1,15 +1,15 @@
 package e2e
 
 import (
-	"bufio"
+	"context"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/piecefs/piecefs/internal/harness"
 )
 
 const (
@@ -21,9 +21,6 @@ const (
 	// stopTimeout bounds how long a mount may take to exit once told to.
 	stopTimeout = 20 * time.Second
 )
-
-// readyLine is the one line piecefs mount prints once the mount is ready.
-var readyLine = regexp.MustCompile(`^mounted (sha256:[0-9a-f]{64}) at (.+)$`)
 
 // mount is a running `piecefs mount`.
 type mount struct {
@@ -58,21 +55,12 @@ func startMount(t *testing.T, origin, cache string, extra ...string) *mount {
 func startMountAt(t *testing.T, mnt, origin, cache string, extra ...string) *mount {
 	t.Helper()
 	requireFUSE(t)
-	m := &mount{dir: mnt}
-	m.proc = startProc(t, fx.bin, mountArgs(origin, mnt, cache, extra)...)
-	t.Cleanup(func() { m.cleanup(t) })
-	line, err := m.firstLine(readyTimeout)
+	hm, err := harness.StartMount(timeoutCtx(t, readyTimeout), harness.Command{Path: fx.bin, Args: mountArgs(origin, mnt, cache, extra)}, mnt)
 	if err != nil {
 		t.Fatalf("piecefs mount %s %s: %v", strings.Join(extra, " "), origin, err)
 	}
-	match := readyLine.FindStringSubmatch(line)
-	if match == nil || match[2] != mnt {
-		t.Fatalf("piecefs mount printed %q, want %q", line, "mounted sha256:<hex> at "+mnt)
-	}
-	m.digest = match[1]
-	if !isMounted(t, mnt) {
-		t.Fatalf("piecefs mount printed %q, but %s is not in /proc/mounts", line, mnt)
-	}
+	m := &mount{proc: &proc{hm.Process}, dir: mnt, digest: hm.Digest}
+	t.Cleanup(func() { m.cleanup(t) })
 	return m
 }
 
@@ -100,7 +88,7 @@ func (m *mount) expectCleanExit(t *testing.T, how string) {
 		t.Fatalf("piecefs mount still running %v after %s\nstderr: %s", stopTimeout, how, m.stderrTail())
 	}
 	if code := m.exitCode(); code != 0 {
-		t.Errorf("piecefs mount exited with %v after %s, want status 0\nstderr: %s", m.err, how, m.stderrTail())
+		t.Errorf("piecefs mount exited with %v after %s, want status 0\nstderr: %s", m.Err(), how, m.stderrTail())
 	}
 	if isMounted(t, m.dir) {
 		t.Errorf("%s is still in /proc/mounts after %s and exit", m.dir, how)
@@ -112,65 +100,26 @@ func (m *mount) expectCleanExit(t *testing.T, how string) {
 
 // cleanup stops the process if it runs and unmounts whatever is left.
 func (m *mount) cleanup(t *testing.T) {
-	if !m.exited() {
-		m.signal(syscall.SIGTERM)
-		if !m.wait(15 * time.Second) {
-			m.signal(syscall.SIGKILL)
-			m.wait(10 * time.Second)
-		}
-	}
+	_ = m.Process.Stop(context.Background(), 15*time.Second) // a test that cares checks the exit itself
 	unmount(t, m.dir)
 }
 
-// unmount removes a mount (dead or alive) from dir: umount, then lazily.
+// unmount removes a mount (dead or alive) from dir: unmount, then lazily.
 func unmount(t *testing.T, dir string) {
-	for _, args := range [][]string{{dir}, {"-l", dir}} {
-		if !isMounted(t, dir) {
-			return
-		}
-		runTool(30*time.Second, "", "umount", args...)
-	}
-	if isMounted(t, dir) {
-		t.Errorf("%s is still mounted after umount -l", dir)
+	if err := harness.Unmount(dir); err != nil {
+		t.Error(err)
 	}
 }
 
-// isMounted reports whether dir is a mountpoint in /proc/mounts. It reads
-// the table, never the mount, so a dead FUSE mount cannot hang it.
+// isMounted reports whether dir is a mountpoint. It reads the mount table,
+// never the mount, so a dead FUSE mount cannot hang it.
 func isMounted(t *testing.T, dir string) bool {
 	t.Helper()
-	f, err := os.Open("/proc/self/mounts")
+	mounted, err := harness.IsMounted(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		fields := strings.Fields(s.Text())
-		if len(fields) > 1 && unescapeMount(fields[1]) == dir {
-			return true
-		}
-	}
-	if err := s.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return false
-}
-
-// unescapeMount undoes the octal escapes (\040 for a space) of /proc/mounts.
-func unescapeMount(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	return mounted
 }
 
 // mountFails runs a mount that must fail: exit non-zero without printing
@@ -190,7 +139,7 @@ func mountFails(t *testing.T, origin, cache string, extra ...string) string {
 		stopProc(p)
 		t.Fatalf("piecefs mount %s %s still running after %v, want it to fail", strings.Join(extra, " "), origin, limit)
 	}
-	stderr := p.stderr.Bytes()
+	stderr := p.Stderr()
 	if p.exitCode() == 0 {
 		t.Errorf("piecefs mount %s %s exited 0, want a failure\nstderr: %s", strings.Join(extra, " "), origin, tail(stderr))
 	}

@@ -8,10 +8,9 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
-)
 
-// nginxPath is where Debian's nginx package puts the server.
-const nginxPath = "/usr/sbin/nginx"
+	"github.com/piecefs/piecefs/internal/harness"
+)
 
 // onCI reports whether missing requirements must fail rather than skip.
 func onCI() bool { return os.Getenv("CI") == "true" }
@@ -64,10 +63,12 @@ func requireTool(t *testing.T, name string) {
 	}
 }
 
+// requireNginx checks that nginx is installed, on PATH or where Debian
+// puts it.
 func requireNginx(t *testing.T) {
 	t.Helper()
-	if _, err := os.Stat(nginxPath); err != nil {
-		missing(t, "nginx is not installed: %v", err)
+	if _, err := harness.NginxPath(); err != nil {
+		missing(t, "%v", err)
 	}
 }
 

@@ -43,7 +43,7 @@ func TestRSSBounded(t *testing.T) {
 	o := newBoundGenOrigin(t, size)
 	cache := t.TempDir()
 	m := startMount(t, o.URL(), cache, "--memory-cache", "64MiB", "--disk-cache", "512MiB")
-	w := startBoundRSSWatch(t, m.cmd.Process.Pid, filepath.Join(cache, piecesDir))
+	w := startBoundRSSWatch(t, m.PID(), filepath.Join(cache, piecesDir))
 	disarm := boundWatchdog(t, m, 20*time.Minute)
 	defer disarm()
 	f, err := os.Open(filepath.Join(m.dir, boundGenFile))

@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/piecefs/piecefs/internal/harness"
 )
 
 // toolTimeout bounds one tool run against a mount, so a read that hangs
@@ -25,25 +25,17 @@ type output struct {
 
 // runTool runs name in dir (the test's working directory if empty) with
 // the C locale, so messages such as "Input/output error" read the same
-// everywhere, and kills it after timeout.
+// everywhere, and kills it (its process group) after timeout.
 func runTool(timeout time.Duration, dir, name string, args ...string) output {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
-	cmd.WaitDelay = 5 * time.Second
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	err := cmd.Run()
-	return output{
-		stdout:   stdout.Bytes(),
-		stderr:   stderr.Bytes(),
-		err:      err,
-		timedOut: errors.Is(ctx.Err(), context.DeadlineExceeded),
-		elapsed:  time.Since(start),
+	var stdout bytes.Buffer
+	p, err := harness.Run(ctx, harness.Command{Path: name, Args: args, Dir: dir, Stdout: &stdout})
+	out := output{stdout: stdout.Bytes(), err: err, timedOut: errors.Is(ctx.Err(), context.DeadlineExceeded)}
+	if p != nil && p.Exited() {
+		out.stderr, out.elapsed = p.Stderr(), p.ExitTime().Sub(p.StartTime())
 	}
+	return out
 }
 
 // mustRun runs a tool that must succeed and returns its stdout.
@@ -73,13 +65,7 @@ func mustFail(t *testing.T, timeout time.Duration, want, name string, args ...st
 }
 
 // tail returns the end of a long output, enough to see why a process failed.
-func tail(b []byte) string {
-	const n = 6000
-	if len(b) > n {
-		return "…" + string(b[len(b)-n:])
-	}
-	return string(b)
-}
+func tail(b []byte) string { return harness.Tail(b, 6000) }
 
 // lines splits a tool's output into lines without the trailing empty one.
 func lines(b []byte) []string {

@@ -84,7 +84,7 @@ func TestShutdownStalledFetch(t *testing.T) {
 		t.Logf("mountpoint gone %v after SIGTERM, the reader still blocked", took.Round(time.Millisecond))
 	}
 	r.expectFailure(t, fetchTimeout+20*time.Second, eioText)
-	t.Logf("the blocked reader failed after %v (--fetch-timeout %v): %s", r.elapsed().Round(time.Millisecond), fetchTimeout, bytes.TrimSpace(r.stderr.Bytes()))
+	t.Logf("the blocked reader failed after %v (--fetch-timeout %v): %s", r.elapsed().Round(time.Millisecond), fetchTimeout, bytes.TrimSpace(r.Stderr()))
 	m.expectCleanExit(t, "SIGTERM")
 	sigCheckCache(t, cache)
 }
@@ -117,7 +117,7 @@ func TestShutdownLazyUnmount(t *testing.T) {
 		t.Errorf("%s is still in /proc/mounts after umount -l", m.dir)
 	}
 	if m.exited() {
-		t.Errorf("piecefs mount exited (%v) after umount -l while a file was open on it", m.err)
+		t.Errorf("piecefs mount exited (%v) after umount -l while a file was open on it", m.Err())
 	}
 	if _, err := pw.WriteString("go on\n"); err != nil {
 		t.Errorf("tell the reader to go on: %v", err)
@@ -147,10 +147,10 @@ func TestShutdownSecondSignal(t *testing.T) {
 		t.Errorf("%s still in /proc/mounts %v after the first SIGTERM", m.dir, took)
 	}
 	if r.exited() {
-		t.Errorf("the blocked reader ended (%v) after the first SIGTERM, within the fetch timeout: the first signal must let fetches go on\nstderr: %s", r.err, r.stderr.Bytes())
+		t.Errorf("the blocked reader ended (%v) after the first SIGTERM, within the fetch timeout: the first signal must let fetches go on\nstderr: %s", r.Err(), r.Stderr())
 	}
 	if m.exited() {
-		t.Fatalf("piecefs mount exited (%v) after the first SIGTERM while a file was open on it\nstderr: %s", m.err, m.stderrTail())
+		t.Fatalf("piecefs mount exited (%v) after the first SIGTERM while a file was open on it\nstderr: %s", m.Err(), m.stderrTail())
 	}
 
 	m.signal(syscall.SIGTERM)
@@ -161,7 +161,7 @@ func TestShutdownSecondSignal(t *testing.T) {
 		r.kill()
 	} else {
 		r.expectFailure(t, longTimeout+time.Minute, eioText, sigENOTCONN)
-		t.Logf("the reader failed %v after the second SIGTERM: %s", r.end.Sub(second).Round(time.Millisecond), bytes.TrimSpace(r.stderr.Bytes()))
+		t.Logf("the reader failed %v after the second SIGTERM: %s", r.ExitTime().Sub(second).Round(time.Millisecond), bytes.TrimSpace(r.Stderr()))
 	}
 	sigExpectExit(t, m, sigExitForced, "a second SIGTERM")
 	sigCheckCache(t, cache)

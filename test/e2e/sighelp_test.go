@@ -1,11 +1,14 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/piecefs/piecefs/internal/harness"
 )
 
 const (
@@ -40,18 +43,15 @@ func sigDD(src *os.File, mnt string, off, n int64, limit time.Duration) crashRea
 	}
 }
 
-// sigWaitGone polls /proc/mounts until dir is no longer a mountpoint, up
-// to limit, and returns how long that took and whether it happened.
+// sigWaitGone polls the mount table until dir is no longer a mountpoint,
+// up to limit, and returns how long that took and whether it happened.
 func sigWaitGone(t *testing.T, dir string, limit time.Duration) (time.Duration, bool) {
 	t.Helper()
 	start := time.Now()
-	for isMounted(t, dir) {
-		if time.Since(start) > limit {
-			return time.Since(start), false
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return time.Since(start), true
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	err := harness.WaitUnmounted(ctx, dir)
+	return time.Since(start), err == nil
 }
 
 // sigExpectExit checks that the mount exits with status want after how,
@@ -62,7 +62,7 @@ func sigExpectExit(t *testing.T, m *mount, want int, how string) {
 		t.Fatalf("piecefs mount still running %v after %s\nstderr: %s", stopTimeout, how, m.stderrTail())
 	}
 	if got := m.exitCode(); got != want {
-		t.Errorf("piecefs mount exited with status %d (%v) after %s, want %d\nstderr: %s", got, m.err, how, want, m.stderrTail())
+		t.Errorf("piecefs mount exited with status %d (%v) after %s, want %d\nstderr: %s", got, m.Err(), how, want, m.stderrTail())
 	}
 	if isMounted(t, m.dir) {
 		t.Errorf("%s is still in /proc/mounts after %s and exit", m.dir, how)

@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"errors"
 	"os"
-	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
@@ -11,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/piecefs/piecefs/internal/harness"
 	"github.com/piecefs/piecefs/meta"
 )
 
@@ -40,7 +39,7 @@ func runVerify(t *testing.T, args ...string) verifyResult {
 		t.Fatalf("piecefs verify %s: still running after %v", strings.Join(args, " "), toolTimeout)
 	}
 	r := verifyResult{args: args, stdout: string(o.stdout), stderr: string(o.stderr), elapsed: o.elapsed,
-		code: verifyExitCode(o.err), checked: -1, nbad: -1, refetched: -1}
+		code: harness.ExitCode(o.err), checked: -1, nbad: -1, refetched: -1}
 	for _, l := range lines(o.stdout) {
 		if m := verifyBadLine.FindStringSubmatch(l); m != nil {
 			d, err := meta.ParseDigest(m[1])
@@ -59,20 +58,6 @@ func runVerify(t *testing.T, args ...string) verifyResult {
 		r.refetched, _ = strconv.Atoi(m[1])
 	}
 	return r
-}
-
-// verifyExitCode is a tool's exit status from its Run error; -1 if it did
-// not exit normally.
-func verifyExitCode(err error) int {
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &ee):
-		return ee.ExitCode()
-	default:
-		return -1
-	}
 }
 
 // expect checks the status, the summary (checked pieces, bad count) and
