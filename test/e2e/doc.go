@@ -20,7 +20,10 @@
 //
 // # Processes
 //
-// Every subprocess is started, signalled and reaped by the test that owns
-// it, by PID. A mount's cleanup stops it and unmounts the mountpoint (lazily
-// as a last resort), so a failing test leaves no FUSE mount behind.
+// Every subprocess is started by internal/harness, in a process group of
+// its own that gets SIGTERM if the test binary dies, and is signalled and
+// reaped by the test that owns it. A cleanup kills what is still running
+// when its test ends; a mount's cleanup stops it and unmounts the
+// mountpoint (lazily as a last resort), so a failing test leaves no FUSE
+// mount behind.
 package e2e
