@@ -82,7 +82,7 @@ func (f *Fetcher) getPiece(ctx context.Context, p meta.Piece) ([]byte, error) {
 // loader is a Sink that can hand back what it stored, verified; *store.Store
 // is one.
 type loader interface {
-	Load(d meta.Digest) ([]byte, error)
+	Load(p meta.Piece) ([]byte, error)
 }
 
 // stored returns piece p from the Sink if the Sink has it.
@@ -91,7 +91,7 @@ func (f *Fetcher) stored(p meta.Piece) ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	b, err := l.Load(p.Digest)
+	b, err := l.Load(p)
 	if err != nil || int64(len(b)) != p.Size {
 		return nil, false
 	}

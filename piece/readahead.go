@@ -162,7 +162,7 @@ func (r *Reader) prefetch(ctx context.Context, i int) {
 	}
 	if r.disk.Has(p.Digest) {
 		if r.mem != nil {
-			if b, err := r.disk.Load(p.Digest); err == nil {
+			if b, err := r.disk.Load(p); err == nil && int64(len(b)) == p.Size {
 				r.mem.Add(p.Digest, b)
 			}
 		}
@@ -173,7 +173,7 @@ func (r *Reader) prefetch(ctx context.Context, i int) {
 		r.log.WithError(err).WithField("piece", p.Digest).Debug("prefetch failed")
 		return
 	}
-	if r.mem != nil {
+	if r.mem != nil && int64(len(b)) == p.Size {
 		r.mem.Add(p.Digest, b)
 	}
 }

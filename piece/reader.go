@@ -2,6 +2,7 @@ package piece
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync/atomic"
@@ -20,11 +21,12 @@ type Memory interface {
 
 // Disk is the tier of complete, verified pieces on disk; *store.Store
 // satisfies it. Load returns a whole piece, for the memory tier; ReadAt
-// reads part of one.
+// reads part of one. Both take the piece as the manifest names it, digest
+// and size, and treat a stored piece of another size as missing.
 type Disk interface {
 	Has(d meta.Digest) bool
-	Load(d meta.Digest) ([]byte, error)
-	ReadAt(d meta.Digest, p []byte, off int64) (int, error)
+	Load(p meta.Piece) ([]byte, error)
+	ReadAt(p meta.Piece, b []byte, off int64) (int, error)
 }
 
 // Network fetches a piece and returns its verified bytes; *fetch.Fetcher
@@ -106,6 +108,9 @@ func (r *Reader) ReadAt(ctx context.Context, e *meta.Entry, p []byte, off int64)
 	}
 	n := 0
 	for _, s := range slices {
+		if s.Length > int64(len(p)-n) {
+			return n, fmt.Errorf("read %s at %d: the manifest's extents hold more than was asked for", e.Path, off)
+		}
 		if err := r.readSlice(ctx, s, p[n:n+int(s.Length)], sequential); err != nil {
 			return n, err
 		}
@@ -117,11 +122,21 @@ func (r *Reader) ReadAt(ctx context.Context, e *meta.Entry, p []byte, off int64)
 	return n, nil
 }
 
+// ErrPieceSize is wrapped by the error of a read whose piece no tier holds at
+// the size the manifest gives.
+var ErrPieceSize = errors.New("piece bytes are not the size the manifest gives")
+
+// readSlice fills dst, which is s.Length bytes, with s's bytes from the
+// fastest tier that has the piece. Every tier's bytes are checked against
+// the size the manifest gives (see "Sizes"): bytes of another size are a
+// miss, never served.
 func (r *Reader) readSlice(ctx context.Context, s meta.Slice, dst []byte, sequential bool) error {
 	d := s.Piece.Digest
+	if s.Offset < 0 || s.Length != int64(len(dst)) || s.Offset > s.Piece.Size-s.Length {
+		return fmt.Errorf("read piece %s: range [%d, +%d) outside its %d bytes", d, s.Offset, s.Length, s.Piece.Size)
+	}
 	if r.mem != nil {
-		if b, ok := r.mem.Get(d); ok {
-			copy(dst, b[s.Offset:])
+		if b, ok := r.mem.Get(d); ok && serve(dst, b, s) {
 			return nil
 		}
 	}
@@ -130,18 +145,31 @@ func (r *Reader) readSlice(ctx context.Context, s meta.Slice, dst []byte, sequen
 		if err == nil {
 			return nil
 		}
-		// The store has dropped the piece and said why; fetch it again.
-		r.log.WithError(err).WithField("piece", d).Debug("disk piece unusable; fetching it again")
+		// Damaged (the store dropped it and said why) or of another size:
+		// fetch it again, as the manifest names it.
+		r.log.WithError(err).WithField("piece", d).Debug("disk piece unusable; fetching it")
 	}
 	b, err := r.net.Piece(ctx, s.Piece)
 	if err != nil {
 		return fmt.Errorf("read piece %s: %w", d, err)
 	}
+	if !serve(dst, b, s) {
+		return fmt.Errorf("read piece %s: the network tier returned %d bytes, the manifest says %d: %w", d, len(b), s.Piece.Size, ErrPieceSize)
+	}
 	if r.mem != nil {
 		r.mem.Add(d, b)
 	}
-	copy(dst, b[s.Offset:])
 	return nil
+}
+
+// serve copies s's range of the whole piece b into dst, if b is exactly the
+// size the manifest gives for the piece, and reports whether it did.
+func serve(dst, b []byte, s meta.Slice) bool {
+	if int64(len(b)) != s.Piece.Size {
+		return false
+	}
+	copy(dst, b[s.Offset:s.Offset+s.Length])
+	return true
 }
 
 // readDisk serves s from disk. A sequential reader will read the rest of the
@@ -150,15 +178,17 @@ func (r *Reader) readSlice(ctx context.Context, s meta.Slice, dst []byte, sequen
 // a 4 MiB one.
 func (r *Reader) readDisk(s meta.Slice, dst []byte, sequential bool) error {
 	if r.mem != nil && sequential {
-		b, err := r.disk.Load(s.Piece.Digest)
+		b, err := r.disk.Load(s.Piece)
 		if err != nil {
 			return err
 		}
+		if !serve(dst, b, s) {
+			return fmt.Errorf("disk tier returned %d bytes, the manifest says %d: %w", len(b), s.Piece.Size, ErrPieceSize)
+		}
 		r.mem.Add(s.Piece.Digest, b)
-		copy(dst, b[s.Offset:])
 		return nil
 	}
-	n, err := r.disk.ReadAt(s.Piece.Digest, dst, s.Offset)
+	n, err := r.disk.ReadAt(s.Piece, dst, s.Offset)
 	if err == nil && n < len(dst) {
 		err = io.ErrUnexpectedEOF
 	}

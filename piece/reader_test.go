@@ -39,20 +39,20 @@ type mapDisk struct {
 
 func (s *mapDisk) Has(d meta.Digest) bool { _, ok := s.m[d]; return ok }
 
-func (s *mapDisk) Load(d meta.Digest) ([]byte, error) {
+func (s *mapDisk) Load(p meta.Piece) ([]byte, error) {
 	s.reads++
 	if s.fail {
 		return nil, os.ErrNotExist
 	}
-	return s.m[d], nil
+	return s.m[p.Digest], nil
 }
 
-func (s *mapDisk) ReadAt(d meta.Digest, p []byte, off int64) (int, error) {
+func (s *mapDisk) ReadAt(p meta.Piece, b []byte, off int64) (int, error) {
 	s.reads++
 	if s.fail {
 		return 0, os.ErrNotExist
 	}
-	return copy(p, s.m[d][off:]), nil
+	return copy(b, s.m[p.Digest][off:]), nil
 }
 
 type mapNet struct {

@@ -38,8 +38,8 @@ func TestUseAfterClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	calls := map[string]func() error{
-		"ReadAt":                           func() error { _, err := s.ReadAt(d, make([]byte, 10), 0); return err },
-		"Load":                             func() error { _, err := s.Load(d); return err },
+		"ReadAt":                           func() error { _, err := s.ReadAt(pieceOf(d, 10), make([]byte, 10), 0); return err },
+		"Load":                             func() error { _, err := s.Load(pieceOf(d, 10)); return err },
 		"Put":                              func() error { return s.Put(meta.Sum([]byte("new")), []byte("new")) },
 		"Create":                           func() error { _, err := s.Create(meta.Sum([]byte("new")), 3); return err },
 		"Commit of a Writer opened before": w.Commit,
@@ -97,11 +97,11 @@ func TestCloseRacesReaders(t *testing.T) {
 	workers := map[string]func(i int) bool{
 		"ReadAt": func(i int) bool {
 			p := make([]byte, 100)
-			n, err := s.ReadAt(ds[i], p, int64(i))
+			n, err := s.ReadAt(pieceOf(ds[i], len(datas[i])), p, int64(i))
 			return check("ReadAt", i, p[:n], err)
 		},
 		"Load": func(i int) bool {
-			b, err := s.Load(ds[i])
+			b, err := s.Load(pieceOf(ds[i], len(datas[i])))
 			return check("Load", i, b, err)
 		},
 		"Put": func(i int) bool {

@@ -182,7 +182,7 @@ func TestPinnedReadNotEvicted(t *testing.T) {
 	done := make(chan error, 1)
 	p := make([]byte, size)
 	go func() {
-		_, err := s.ReadAt(d, p, 0)
+		_, err := s.ReadAt(pieceOf(d, size), p, 0)
 		done <- err
 	}()
 	<-reading

@@ -15,8 +15,22 @@ import (
 // Each open file is reference counted: the cache holds one reference while
 // the file is cached and each reader holds one until it releases, so a file
 // is closed only when it has been evicted and its last reader is done.
+//
+// A cached file belongs to the piece record it was opened for, not to the
+// digest: a piece can be dropped (its file found damaged) and committed
+// again while a reader that opened the old file is still between its open
+// and its insert. The path then names the new file, but the old handle
+// would be cached under the same digest and serve the damaged bytes to
+// readers of the new record. So a file is handed only to readers of the
+// record it was opened for, and it is cached only while that record is
+// still the current one.
 type fileCache struct {
-	path func(meta.Digest) string
+	path    func(meta.Digest) string
+	current func(*piece) bool // reports whether p is still the index's record of p.d
+
+	// opened, if set, runs after a file is opened and before it is cached;
+	// tests use it to put a drop and a commit in between.
+	opened func(d meta.Digest)
 
 	mu     sync.Mutex // guards lru, closed and every openFile.refs
 	lru    *simplelru.LRU[meta.Digest, *openFile]
@@ -29,11 +43,12 @@ var errCacheClosed = fmt.Errorf("open file cache: %w", fs.ErrClosed)
 
 type openFile struct {
 	f    *os.File
-	refs int // guarded by fileCache.mu
+	rec  *piece // the record f was opened for
+	refs int    // guarded by fileCache.mu
 }
 
-func newFileCache(n int, path func(meta.Digest) string) *fileCache {
-	c := &fileCache{path: path}
+func newFileCache(n int, path func(meta.Digest) string, current func(*piece) bool) *fileCache {
+	c := &fileCache{path: path, current: current}
 	lru, err := simplelru.NewLRU(n, c.onEvictLocked)
 	if err != nil {
 		panic(fmt.Sprintf("file cache of %d files: %v", n, err)) // n > 0 by Options defaults
@@ -55,58 +70,78 @@ func (c *fileCache) unrefLocked(of *openFile) {
 	}
 }
 
-// acquire returns the open file of piece d and a function that must be
-// called once when the caller is done reading it. The error wraps
-// fs.ErrNotExist if the file is missing and fs.ErrClosed after close.
-func (c *fileCache) acquire(d meta.Digest) (*os.File, func(), error) {
-	of, err := c.cached(d)
+// acquire returns the open file of the pinned piece record p and a function
+// that must be called once when the caller is done reading it. The error
+// wraps fs.ErrNotExist if the file is missing and fs.ErrClosed after close.
+func (c *fileCache) acquire(p *piece) (*os.File, func(), error) {
+	of, err := c.cached(p)
 	if err != nil {
 		return nil, nil, err
 	}
 	if of == nil {
 		// Open without the lock: a slow open must not stall hits on other
 		// files.
-		f, err := os.Open(c.path(d))
+		f, err := os.Open(c.path(p.d))
 		if err != nil {
 			return nil, nil, err
 		}
-		if of, err = c.insert(d, f); err != nil {
+		if c.opened != nil {
+			c.opened(p.d)
+		}
+		if of, err = c.insert(p, f); err != nil {
 			return nil, nil, err
 		}
 	}
 	return of.f, c.releaser(of), nil
 }
 
-// cached returns the cached file of d, acquired, or nil if there is none.
-func (c *fileCache) cached(d meta.Digest) (*openFile, error) {
+// cached returns the cached file of record p, acquired, or nil if there is
+// none. A cached file of another record of the same digest is stale (see
+// fileCache) and is evicted.
+func (c *fileCache) cached(p *piece) (*openFile, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return nil, errCacheClosed
 	}
-	of, ok := c.lru.Get(d)
+	of, ok := c.lru.Get(p.d)
 	if !ok {
+		return nil, nil
+	}
+	if of.rec != p {
+		c.lru.Remove(p.d)
 		return nil, nil
 	}
 	c.useLocked(of)
 	return of, nil
 }
 
-// insert caches the freshly opened f as the file of d, unless another reader
-// got there first, and returns the cached file, acquired.
-func (c *fileCache) insert(d meta.Digest, f *os.File) (*openFile, error) {
+// insert caches the freshly opened f as the file of record p, unless
+// another reader of p got there first or p is no longer current, and
+// returns the file to read, acquired. A file it does not cache is closed
+// when its reader releases it.
+func (c *fileCache) insert(p *piece, f *os.File) (*openFile, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		_ = f.Close()
 		return nil, errCacheClosed
 	}
-	of, ok := c.lru.Get(d)
-	if ok {
-		_ = f.Close()
-	} else {
-		of = &openFile{f: f, refs: 1}
-		c.lru.Add(d, of)
+	if of, ok := c.lru.Get(p.d); ok {
+		if of.rec == p {
+			_ = f.Close()
+			c.useLocked(of)
+			return of, nil
+		}
+		// Remove, not replace: simplelru's Add would overwrite the value
+		// without the eviction callback, and the stale file would never
+		// be closed.
+		c.lru.Remove(p.d)
+	}
+	of := &openFile{f: f, rec: p}
+	if c.current(p) {
+		of.refs = 1 // the cache's own
+		c.lru.Add(p.d, of)
 	}
 	c.useLocked(of)
 	return of, nil

@@ -6,8 +6,10 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/piecefs/piecefs/meta"
@@ -50,7 +52,7 @@ func TestEvictedFileStaysOpenForItsReader(t *testing.T) {
 	dir := t.TempDir()
 	ds := seed(t, dir, [][]byte{content(1, 10), content(2, 10)})
 	s := openT(t, dir, Options{OpenFiles: 1})
-	f, release, err := s.files.acquire(ds[0])
+	f, release, err := s.files.acquire(record(t, s, ds[0]))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +74,7 @@ func TestFileCacheCloseWaitsForReaders(t *testing.T) {
 	dir := t.TempDir()
 	ds := seed(t, dir, [][]byte{content(1, 10)})
 	s := openT(t, dir, Options{})
-	f, release, err := s.files.acquire(ds[0])
+	f, release, err := s.files.acquire(record(t, s, ds[0]))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +147,7 @@ func loseAndRefetch(t *testing.T, s *Store, data []byte, rounds int) {
 			return
 		}
 		for s.Has(d) {
-			_, err := s.ReadAt(d, make([]byte, len(data)), 0)
+			_, err := s.ReadAt(pieceOf(d, len(data)), make([]byte, len(data)), 0)
 			switch {
 			case err == nil:
 				s.files.evict(d) // another reader cached it before the removal
@@ -167,7 +169,7 @@ func readLost(t *testing.T, s *Store, data []byte, stop <-chan struct{}) {
 			return
 		default:
 		}
-		n, err := s.ReadAt(d, p, 0)
+		n, err := s.ReadAt(pieceOf(d, len(data)), p, 0)
 		if err == nil && !bytes.Equal(p[:n], data) || err != nil && !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("ReadAt of a piece being lost: n=%d err=%v, or other bytes", n, err)
 			return
@@ -182,10 +184,89 @@ func readRandomly(t *testing.T, s *Store, ds []meta.Digest, datas [][]byte, seed
 		i := r.IntN(len(ds))
 		off := r.IntN(len(datas[i]))
 		p := make([]byte, r.IntN(len(datas[i])-off)+1)
-		n, err := s.ReadAt(ds[i], p, int64(off))
+		n, err := s.ReadAt(pieceOf(ds[i], len(datas[i])), p, int64(off))
 		if err != nil || !bytes.Equal(p[:n], datas[i][off:off+len(p)]) {
 			t.Errorf("piece %d at %d: n=%d err=%v, or other bytes than were seeded", i, off, n, err)
 			return
 		}
 	}
+}
+
+// record returns the store's record of the complete piece d.
+func record(t *testing.T, s *Store, d meta.Digest) *piece {
+	t.Helper()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	p, ok := s.index.get(d)
+	if !ok {
+		t.Fatalf("piece %s is not complete", d)
+	}
+	return p
+}
+
+// TestStaleHandleNotServed races the read that opens a damaged piece file
+// with another read that drops the piece and a fetch that stores it again:
+// the handle opened for the dropped record must never serve a reader of the
+// new one, however late it reaches the open-file cache. The stale read is
+// of a large piece, so that it holds its handle long enough for the
+// readers of the new record, which read in a loop meanwhile, to meet it.
+func TestStaleHandleNotServed(t *testing.T) {
+	dir := t.TempDir()
+	data := content(3, 4<<20)
+	const bad = 4<<20 - 100
+	d := seed(t, dir, [][]byte{data})[0]
+	flipByte(t, filepath.Join(dir, piecesDir, d.Hex()[:2], d.Hex()), bad)
+
+	opened, resume := make(chan struct{}), make(chan struct{})
+	var first atomic.Bool
+	hook := func(meta.Digest) {
+		if first.CompareAndSwap(false, true) {
+			close(opened)
+			<-resume
+		}
+	}
+	s := openT(t, dir, Options{openHook: hook})
+	stale := make(chan error, 1)
+	go func() { // opens the damaged file, then waits before caching it
+		_, err := s.Load(pieceOf(d, len(data)))
+		stale <- err
+	}()
+	<-opened
+	// Meanwhile a read meets the damage, drops the piece, and a fetch
+	// stores the good bytes again.
+	if _, err := s.ReadAt(pieceOf(d, len(data)), make([]byte, 10), 0); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("first read of the damaged piece = %v, want ErrCorrupt", err)
+	}
+	if err := s.Put(d, data); err != nil {
+		t.Fatal(err)
+	}
+	close(resume)
+	// Read the new record as soon as the stale read has cached its handle
+	// (which it must not do) or has finished.
+	var err error
+	for done := false; !done; {
+		select {
+		case err = <-stale:
+			done = true
+		default:
+			done = cachedFile(s, d)
+		}
+	}
+	p := make([]byte, 256)
+	if n, err := s.ReadAt(pieceOf(d, len(data)), p, bad-200); err != nil || !bytes.Equal(p[:n], data[bad-200:bad+56]) {
+		t.Fatalf("read of the piece stored again: n=%d err=%v, or the damaged bytes", n, err)
+	}
+	if err == nil {
+		err = <-stale
+	}
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Load that opened the damaged file = %v, want ErrCorrupt", err)
+	}
+}
+
+// cachedFile reports whether the open-file cache holds a file of d.
+func cachedFile(s *Store, d meta.Digest) bool {
+	s.files.mu.Lock()
+	defer s.files.mu.Unlock()
+	return s.files.lru.Contains(d)
 }

@@ -81,10 +81,13 @@ func seed(t *testing.T, dir string, datas [][]byte) []meta.Digest {
 	return ds
 }
 
+// pieceOf names the piece d of size bytes, as a manifest would.
+func pieceOf(d meta.Digest, size int) meta.Piece { return meta.Piece{Digest: d, Size: int64(size)} }
+
 func readAll(t *testing.T, s *Store, d meta.Digest, size int) []byte {
 	t.Helper()
 	p := make([]byte, size)
-	n, err := s.ReadAt(d, p, 0)
+	n, err := s.ReadAt(pieceOf(d, size), p, 0)
 	if err != nil {
 		t.Fatalf("ReadAt(%s): n=%d err=%v", d, n, err)
 	}

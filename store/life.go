@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 
@@ -50,6 +51,27 @@ func (s *Store) pin(d meta.Digest, use bool) (*piece, error) {
 	p.pins++
 	if use {
 		s.index.touch(p, s.now())
+	}
+	return p, nil
+}
+
+// ErrSize is wrapped (with fs.ErrNotExist) by the error of a read that names
+// a complete piece with another size than the one stored.
+var ErrSize = errors.New("the cache holds this digest with another size")
+
+// pinSized is pin for a read of want: a record of want's digest with another
+// size is a miss, never served. Every piece stored was verified against its
+// digest, so its size is the content's; a manifest that says otherwise is
+// wrong, and serving the stored bytes under its size would return too few
+// (or, through a caller trusting the size, other) bytes.
+func (s *Store) pinSized(want meta.Piece) (*piece, error) {
+	p, err := s.pin(want.Digest, true)
+	if err != nil {
+		return nil, err
+	}
+	if p.size != want.Size {
+		s.unpin(p)
+		return nil, fmt.Errorf("%w: %d bytes, the read wants %d: %w", ErrSize, p.size, want.Size, fs.ErrNotExist)
 	}
 	return p, nil
 }

@@ -9,13 +9,15 @@ import (
 	"github.com/piecefs/piecefs/meta"
 )
 
-// Load returns all bytes of the complete piece d, hashed against d on every
-// call, so that the caller can keep them (in a memory tier, say) without
-// reading the piece twice. If the piece is not complete, or its file turns
+// Load returns all bytes of the complete piece want, hashed against its
+// digest on every call, so that the caller can keep them (in a memory tier,
+// say) without reading the piece twice. If the piece is not complete, is
+// complete with another size than want.Size (see "Sizes"), or its file turns
 // out to be missing, short or corrupt, the error wraps fs.ErrNotExist; in
-// the second case the piece is dropped first, as by ReadAt.
-func (s *Store) Load(d meta.Digest) ([]byte, error) {
-	p, err := s.pin(d, true)
+// the last case the piece is dropped first, as by ReadAt.
+func (s *Store) Load(want meta.Piece) ([]byte, error) {
+	d := want.Digest
+	p, err := s.pinSized(want)
 	if err != nil {
 		return nil, fmt.Errorf("load piece %s: %w", d, err)
 	}
@@ -23,7 +25,7 @@ func (s *Store) Load(d meta.Digest) ([]byte, error) {
 	if h := s.opts.readHook; h != nil {
 		h(d)
 	}
-	f, release, err := s.files.acquire(d)
+	f, release, err := s.files.acquire(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, s.lost(d, nil, err)
 	}

@@ -10,18 +10,20 @@ import (
 	"github.com/piecefs/piecefs/meta"
 )
 
-// ReadAt reads len(p) bytes of the complete piece d starting at offset off,
-// with the semantics of io.ReaderAt: fewer bytes come with io.EOF when the
-// piece ends first. The first read of a piece in this process hashes all of
-// it (see "Verification"). If the piece is not complete, or its file turns
-// out to be missing, short or corrupt, the error wraps fs.ErrNotExist; in
-// the second case the piece is dropped first, so that Has reports false and
-// the caller fetches it again.
-func (s *Store) ReadAt(d meta.Digest, p []byte, off int64) (int, error) {
+// ReadAt reads len(b) bytes of the complete piece want starting at offset
+// off, with the semantics of io.ReaderAt: fewer bytes come with io.EOF when
+// the piece ends first. The first read of a piece in this process hashes all
+// of it (see "Verification"). If the piece is not complete, is complete with
+// another size than want.Size (see "Sizes"), or its file turns out to be
+// missing, short or corrupt, the error wraps fs.ErrNotExist; in the last
+// case the piece is dropped first, so that Has reports false and the caller
+// fetches it again.
+func (s *Store) ReadAt(want meta.Piece, b []byte, off int64) (int, error) {
+	d := want.Digest
 	if off < 0 {
 		return 0, fmt.Errorf("read piece %s: negative offset %d", d, off)
 	}
-	pc, err := s.pin(d, true)
+	pc, err := s.pinSized(want)
 	if err != nil {
 		return 0, fmt.Errorf("read piece %s: %w", d, err)
 	}
@@ -29,24 +31,25 @@ func (s *Store) ReadAt(d meta.Digest, p []byte, off int64) (int, error) {
 	if h := s.opts.readHook; h != nil {
 		h(d)
 	}
-	want := min(int64(len(p)), max(pc.size-off, 0))
-	if want == 0 && len(p) > 0 {
+	n := min(int64(len(b)), max(pc.size-off, 0))
+	if n == 0 && len(b) > 0 {
 		return 0, io.EOF
 	}
 	if err := s.verifyOnce(pc); err != nil {
 		return 0, err
 	}
-	n, err := s.pread(d, p[:want], off)
-	if err == nil && want < int64(len(p)) {
+	got, err := s.pread(pc, b[:n], off)
+	if err == nil && n < int64(len(b)) {
 		err = io.EOF
 	}
-	return n, err
+	return got, err
 }
 
-// pread fills p from the file of piece d, which the record says holds
-// enough bytes.
-func (s *Store) pread(d meta.Digest, p []byte, off int64) (int, error) {
-	f, release, err := s.files.acquire(d)
+// pread fills p from the file of the pinned piece record pc, which says the
+// file holds enough bytes.
+func (s *Store) pread(pc *piece, p []byte, off int64) (int, error) {
+	d := pc.d
+	f, release, err := s.files.acquire(pc)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, s.lost(d, nil, err)
 	}

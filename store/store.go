@@ -52,6 +52,9 @@ type Options struct {
 	faultHook func(step string) error
 	// readHook, if set, runs while ReadAt or Load holds its pin on d.
 	readHook func(d meta.Digest)
+	// openHook, if set, runs after a piece file is opened for a read and
+	// before the open-file cache takes it.
+	openHook func(d meta.Digest)
 	// clock, if set, replaces time.Now for access times.
 	clock func() time.Time
 }
@@ -129,7 +132,8 @@ func Open(dir string, opts Options) (*Store, error) {
 		index:   newIndex(),
 		writing: make(map[meta.Digest]bool),
 	}
-	s.files = newFileCache(opts.OpenFiles, s.piecePath)
+	s.files = newFileCache(opts.OpenFiles, s.piecePath, s.isCurrent)
+	s.files.opened = opts.openHook
 	if err := prepareDir(dir); err != nil {
 		return nil, err
 	}
@@ -159,6 +163,16 @@ func (s *Store) has(d meta.Digest) bool {
 	defer s.mu.RUnlock()
 	_, ok := s.index.get(d)
 	return ok
+}
+
+// isCurrent reports whether p is the index's record of its digest: a record
+// that was dropped or evicted is not, even if the digest was committed
+// again since.
+func (s *Store) isCurrent(p *piece) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	q, ok := s.index.get(p.d)
+	return ok && q == p
 }
 
 // Bytes returns the total size of the complete pieces.

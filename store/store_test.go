@@ -192,7 +192,7 @@ func TestReadAt(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := make([]byte, tc.len)
-			n, err := s.ReadAt(d, p, tc.off)
+			n, err := s.ReadAt(pieceOf(d, len(data)), p, tc.off)
 			if err != tc.wantErr {
 				t.Errorf("err = %v, want %v", err, tc.wantErr)
 			}
@@ -201,10 +201,10 @@ func TestReadAt(t *testing.T) {
 			}
 		})
 	}
-	if _, err := s.ReadAt(d, make([]byte, 1), -1); err == nil {
+	if _, err := s.ReadAt(pieceOf(d, len(data)), make([]byte, 1), -1); err == nil {
 		t.Error("ReadAt at a negative offset succeeded, want an error")
 	}
-	if _, err := s.ReadAt(meta.Sum([]byte("absent")), make([]byte, 1), 0); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := s.ReadAt(pieceOf(meta.Sum([]byte("absent")), 6), make([]byte, 1), 0); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("ReadAt of an absent piece = %v, want an error wrapping fs.ErrNotExist", err)
 	}
 }
@@ -283,7 +283,7 @@ func TestCloseIdempotent(t *testing.T) {
 			t.Errorf("Close #%d = %v, want nil", i+1, err)
 		}
 	}
-	if _, err := s.ReadAt(d, make([]byte, 10), 0); !errors.Is(err, fs.ErrClosed) {
+	if _, err := s.ReadAt(pieceOf(d, 10), make([]byte, 10), 0); !errors.Is(err, fs.ErrClosed) {
 		t.Errorf("ReadAt after Close = %v, want an error wrapping fs.ErrClosed", err)
 	}
 	if err := s.Put(meta.Sum([]byte("new")), []byte("new")); err == nil {
@@ -332,5 +332,28 @@ func TestDatabaseFormat(t *testing.T) {
 	}
 	if n != 5 {
 		t.Errorf("records = %d, want 5", n)
+	}
+}
+
+// TestReadOfAnotherSize names a stored piece with sizes it does not have, as
+// a lying manifest would: every read is a miss, and the piece stays.
+func TestReadOfAnotherSize(t *testing.T) {
+	s := openT(t, t.TempDir(), Options{})
+	data := content(9, 4096)
+	d := putT(t, s, data)
+	for _, size := range []int{1, 4000, 4095, 4097, 8192} {
+		p := make([]byte, 100)
+		if n, err := s.ReadAt(pieceOf(d, size), p, 0); n != 0 || !errors.Is(err, ErrSize) || !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("ReadAt as %d bytes = %d, %v; want 0 and an error wrapping ErrSize and fs.ErrNotExist", size, n, err)
+		}
+		if b, err := s.Load(pieceOf(d, size)); b != nil || !errors.Is(err, ErrSize) || !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("Load as %d bytes = %d bytes, %v; want an error wrapping ErrSize and fs.ErrNotExist", size, len(b), err)
+		}
+	}
+	if !s.Has(d) {
+		t.Fatal("a read of another size dropped the stored piece")
+	}
+	if got := readAll(t, s, d, len(data)); !bytes.Equal(got, data) {
+		t.Fatal("the stored piece no longer reads back")
 	}
 }

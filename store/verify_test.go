@@ -50,17 +50,17 @@ var pieceReaders = []struct {
 	name string
 	read func(s *Store, d meta.Digest, size int) ([]byte, error)
 }{
-	{"ReadAt of a part away from the damage", func(s *Store, d meta.Digest, _ int) ([]byte, error) {
+	{"ReadAt of a part away from the damage", func(s *Store, d meta.Digest, size int) ([]byte, error) {
 		p := make([]byte, 10)
-		n, err := s.ReadAt(d, p, 5)
+		n, err := s.ReadAt(pieceOf(d, size), p, 5)
 		return p[:n], err
 	}},
 	{"ReadAt of all", func(s *Store, d meta.Digest, size int) ([]byte, error) {
 		p := make([]byte, size)
-		n, err := s.ReadAt(d, p, 0)
+		n, err := s.ReadAt(pieceOf(d, size), p, 0)
 		return p[:n], err
 	}},
-	{"Load", func(s *Store, d meta.Digest, _ int) ([]byte, error) { return s.Load(d) }},
+	{"Load", func(s *Store, d meta.Digest, size int) ([]byte, error) { return s.Load(pieceOf(d, size)) }},
 }
 
 // TestFlippedByteDetectedAtFirstRead flips a byte in a piece written by an
@@ -147,11 +147,11 @@ func TestLoadHashesEveryCall(t *testing.T) {
 	s := openT(t, t.TempDir(), Options{})
 	data := content(4, 2000)
 	d := putT(t, s, data)
-	if got, err := s.Load(d); err != nil || !bytes.Equal(got, data) {
+	if got, err := s.Load(pieceOf(d, len(data))); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("Load = %d bytes, %v; want the piece", len(got), err)
 	}
 	flipByte(t, s.piecePath(d), 1999)
-	if _, err := s.Load(d); !errors.Is(err, ErrCorrupt) || !errors.Is(err, fs.ErrNotExist) {
+	if _, err := s.Load(pieceOf(d, len(data))); !errors.Is(err, ErrCorrupt) || !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("Load of a damaged piece = %v, want an error wrapping ErrCorrupt and fs.ErrNotExist", err)
 	}
 	checkAbsent(t, s, d)
