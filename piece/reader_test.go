@@ -74,7 +74,7 @@ func (n *mapNet) Piece(ctx context.Context, p meta.Piece) ([]byte, error) {
 
 // fixture is a file of size bytes cut into pieces of 4096, each piece
 // holding the file's bytes at an offset of 7 (as packed files are).
-func fixture(t *testing.T, size int) (*meta.Manifest, []byte, map[meta.Digest][]byte) {
+func fixture(t testing.TB, size int) (*meta.Manifest, []byte, map[meta.Digest][]byte) {
 	t.Helper()
 	content := make([]byte, size)
 	for i := range content {
