@@ -5,7 +5,10 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"runtime"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/piecefs/piecefs/meta"
 )
@@ -133,5 +136,45 @@ func TestReadLimited(t *testing.T) {
 				t.Errorf("readLimited: got %q, %v; want %v", got, err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestManifestAllocatesAsBytesArrive has the origin announce a manifest of
+// almost a gigabyte and send a few bytes of it: the fetch must hold memory
+// for what arrived, not for what was announced.
+func TestManifestAllocatesAsBytesArrive(t *testing.T) {
+	const announced = 1000 << 20
+	sent, release := make(chan struct{}), make(chan struct{})
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(announced))
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(`{"format":`))
+		w.(http.Flusher).Flush()
+		close(sent)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	f := newFetcher(t, o.URL, Options{Attempts: 1, Timeout: time.Minute, StallTimeout: time.Minute})
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.Manifest(ctx, meta.Sum([]byte("whatever")))
+		done <- err
+	}()
+	<-sent
+	time.Sleep(200 * time.Millisecond) // the client has the headers and the first bytes
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	cancel()
+	close(release)
+	if err := <-done; err == nil {
+		t.Fatal("a manifest fetch cut short succeeded")
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<20 {
+		t.Fatalf("the fetch allocated %d MiB for 10 bytes received of %d MiB announced", grew>>20, announced>>20)
 	}
 }

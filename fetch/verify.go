@@ -46,15 +46,18 @@ func expectEOF(r io.Reader, size int64) error {
 }
 
 // readLimited reads all of r, up to limit bytes, hashing as it goes, and
-// returns the bytes only if they hash to want. sizeHint, if positive,
-// preallocates the buffer.
+// returns the bytes only if they hash to want. sizeHint, if positive, is
+// what the origin says it will send: more than limit fails at once, but no
+// more than maxPrealloc of it is allocated before the bytes arrive, so that
+// an origin announcing a gigabyte and trickling it costs memory only for
+// what it has sent.
 func readLimited(r io.Reader, limit, sizeHint int64, want meta.Digest) ([]byte, error) {
 	if sizeHint > limit {
 		return nil, fmt.Errorf("%w: Content-Length %d, limit %d", ErrTooLarge, sizeHint, limit)
 	}
 	var buf bytes.Buffer
 	if sizeHint > 0 {
-		buf.Grow(int(sizeHint))
+		buf.Grow(int(min(sizeHint, maxPrealloc)))
 	}
 	h := sha256.New()
 	n, err := buf.ReadFrom(io.TeeReader(io.LimitReader(r, limit+1), h))
@@ -69,6 +72,10 @@ func readLimited(r io.Reader, limit, sizeHint int64, want meta.Digest) ([]byte, 
 	}
 	return buf.Bytes(), nil
 }
+
+// maxPrealloc bounds the buffer readLimited allocates on an origin's word
+// alone; beyond it the buffer grows as bytes arrive.
+const maxPrealloc = 1 << 20
 
 func check(h hash.Hash, want meta.Digest) error {
 	var got meta.Digest
