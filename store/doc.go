@@ -9,6 +9,7 @@
 // A cache directory DIR holds:
 //
 //	DIR/piecefs.db                 bbolt database
+//	DIR/piecefs.lock               held (flock) by the process using the directory
 //	DIR/piecefs.db.corrupt-<time>  a damaged database, moved aside (see "Damage")
 //	DIR/pieces/ab/<hex>            complete pieces (ab = first two hex digits)
 //	DIR/pieces/ab/<hex>.part       a piece being written; never read, removed at start
@@ -126,9 +127,14 @@
 //
 // # Exclusive use
 //
-// One process at a time uses a cache directory: bbolt holds a lock on the
-// database file, and a second Open fails after [Options.LockTimeout] with an
-// error wrapping [ErrInUse] rather than waiting forever.
+// One process at a time uses a cache directory. Open takes an exclusive
+// flock on DIR/piecefs.lock before it reads the database, and holds it
+// until Close (or the process's end, however it ends); a second Open fails
+// after [Options.LockTimeout] with an error wrapping [ErrInUse] rather than
+// waiting forever. The lock file is never renamed or removed: a lock on the
+// database file itself would not do, since a damaged database is moved
+// aside and replaced, and a process that waited on the old file would then
+// own the directory beside the one that replaced it.
 //
 // # Open files
 //

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"time"
 
@@ -87,6 +88,7 @@ type Store struct {
 	opts  Options
 	log   logrus.FieldLogger
 	db    *bolt.DB
+	lock  *os.File // holds the lock on LockName until Close
 	files *fileCache
 
 	openDrops []DroppedError // piece records dropped by the reconcile at Open; set once
@@ -137,8 +139,13 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err := prepareDir(dir); err != nil {
 		return nil, err
 	}
+	lock, err := lockDir(dir, opts.LockTimeout)
+	if err != nil {
+		return nil, err
+	}
+	s.lock = lock
 	if err := s.load(); err != nil {
-		return nil, errors.Join(err, s.closeDB())
+		return nil, errors.Join(err, s.closeDB(), s.unlock())
 	}
 	s.flusher = s.startFlusher(atimeInterval)
 	return s, nil
@@ -197,9 +204,17 @@ func (s *Store) Close() error {
 		s.flusher.stop()
 		s.flushAtimes()
 		s.files.close()
-		s.closeErr = s.closeDB()
+		s.closeErr = errors.Join(s.closeDB(), s.unlock())
 	})
 	return s.closeErr
+}
+
+// unlock releases the cache directory, once the database is closed.
+func (s *Store) unlock() error {
+	if err := s.lock.Close(); err != nil {
+		return fmt.Errorf("release the lock of cache directory %s: %w", s.dir, err)
+	}
+	return nil
 }
 
 func (s *Store) closeDB() error {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -355,5 +356,50 @@ func TestReadOfAnotherSize(t *testing.T) {
 	}
 	if got := readAll(t, s, d, len(data)); !bytes.Equal(got, data) {
 		t.Fatal("the stored piece no longer reads back")
+	}
+}
+
+// TestDamagedDatabaseHasOneOwner opens a cache directory whose database is
+// damaged from two goroutines at once, as two processes started together
+// would: the one that repairs it owns the directory, and the other fails
+// with ErrInUse. A lock on the database file itself would not do: the
+// repair moves that file aside, and the opener waiting on it would then
+// repair (and own) the replacement too.
+func TestDamagedDatabaseHasOneOwner(t *testing.T) {
+	for round := range 10 {
+		dir := t.TempDir()
+		seed(t, dir, [][]byte{content(round, 100)})
+		if err := os.WriteFile(filepath.Join(dir, DBName), bytes.Repeat([]byte{0xa5}, 64<<10), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		results := make(chan error, 2)
+		stores := make(chan *Store, 2)
+		for range 2 {
+			go func() {
+				s, err := Open(dir, Options{LockTimeout: 300 * time.Millisecond})
+				if err == nil {
+					stores <- s
+				}
+				results <- err
+			}()
+		}
+		var owners, inUse int
+		for range 2 {
+			switch err := <-results; {
+			case err == nil:
+				owners++
+			case errors.Is(err, ErrInUse):
+				inUse++
+			default:
+				t.Errorf("round %d: Open = %v, want success or ErrInUse", round, err)
+			}
+		}
+		close(stores)
+		for s := range stores {
+			s.Close()
+		}
+		if owners != 1 || inUse != 1 {
+			t.Fatalf("round %d: %d opens own the directory and %d found it in use, want 1 and 1", round, owners, inUse)
+		}
 	}
 }
