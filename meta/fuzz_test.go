@@ -6,8 +6,9 @@ import (
 	"testing"
 )
 
-// FuzzDecodeManifest checks that Decode never panics, and that whatever it
-// accepts re-encodes to something it accepts again with the same meaning.
+// FuzzDecodeManifest checks that Decode never panics, that it agrees with
+// json.Unmarshal followed by Validate, and that whatever it accepts
+// re-encodes to something it accepts again with the same meaning.
 func FuzzDecodeManifest(f *testing.F) {
 	seeds, _ := filepath.Glob(filepath.Join("testdata", "*.json"))
 	for _, s := range seeds {
@@ -18,6 +19,7 @@ func FuzzDecodeManifest(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		checkLikeUnmarshal(t, b)
 		m, err := Decode(b)
 		if err != nil {
 			return
@@ -26,6 +28,9 @@ func FuzzDecodeManifest(f *testing.F) {
 			e := &m.Entries[i]
 			_ = m.AppendSlices(nil, e, 0, e.Size)
 			_ = m.Nlink(i)
+			if j, ok := m.Lookup(e.Path); !ok || j != i {
+				t.Fatalf("Lookup(%q) = %d, %v; want %d", e.Path, j, ok, i)
+			}
 		}
 		enc, err := m.Encode()
 		if err != nil {

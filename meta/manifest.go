@@ -1,5 +1,7 @@
 package meta
 
+import "strings"
+
 // Format is the value of Manifest.Format; it lets a reader tell a piecefs
 // manifest from any other JSON document before looking further.
 const Format = "piecefs-manifest"
@@ -7,20 +9,6 @@ const Format = "piecefs-manifest"
 // Version is the manifest version this package writes and reads. A reader
 // refuses a higher version rather than guess at fields it does not know.
 const Version = 1
-
-// Kind is the type of an entry.
-type Kind string
-
-// The entry kinds.
-const (
-	KindDir      Kind = "dir"
-	KindFile     Kind = "file"
-	KindSymlink  Kind = "symlink"
-	KindHardlink Kind = "hardlink" // another name for Target's inode
-	KindChar     Kind = "char"     // character device
-	KindBlock    Kind = "block"    // block device
-	KindFifo     Kind = "fifo"
-)
 
 // Manifest describes a published tree.
 type Manifest struct {
@@ -32,8 +20,13 @@ type Manifest struct {
 	// the entries inside it.
 	Entries []Entry `json:"entries"`
 
-	index map[string]int // path → entry index; built by Validate
-	links []uint32       // link count per entry; built by Validate
+	// The tables below are built by Validate; see tree.go. They cost about
+	// 16 bytes an entry, where a map from path to entry would cost 50.
+	links    []uint32           // per entry: its link count, or for a hardlink its target's index
+	children []int32            // every entry but the root, grouped by directory, in manifest order
+	byName   []int32            // the same, each directory's group sorted by name
+	first    []int32            // directory i's group is [first[i], first[i+1]); empty for a non-directory
+	starts   map[*Entry][]int64 // file offset of each extent, for files of many extents
 }
 
 // Piece is one content-addressed blob of the published tree.
@@ -42,7 +35,8 @@ type Piece struct {
 	Size   int64  `json:"size"`
 }
 
-// Entry is one name in the tree.
+// Entry is one name in the tree. The field order is the encoding's, which
+// fixes a manifest's digest: do not reorder.
 type Entry struct {
 	Path  string `json:"path"` // slash-separated, relative to the root; "." is the root
 	Kind  Kind   `json:"kind"`
@@ -59,10 +53,11 @@ type Entry struct {
 	DevMinor uint32            `json:"devMinor,omitempty"`
 	Xattrs   map[string][]byte `json:"xattrs,omitempty"`
 	Extents  []Extent          `json:"extents,omitempty"`
-
-	starts []int64 // file offset of each extent; built by Validate
-	target int     // resolved hardlink target; built by Validate
 }
+
+// Name returns the last element of the entry's path: its name in its
+// directory ("." for the root).
+func (e *Entry) Name() string { return e.Path[strings.LastIndexByte(e.Path, '/')+1:] }
 
 // Extent is a range of a piece that holds consecutive bytes of a file.
 type Extent struct {
@@ -71,17 +66,11 @@ type Extent struct {
 	Length int64 `json:"length"`
 }
 
-// Lookup returns the index of the entry at path p ("." for the root).
-func (m *Manifest) Lookup(p string) (int, bool) {
-	i, ok := m.index[p]
-	return i, ok
-}
-
 // Inode returns the index of the entry that holds entry i's attributes and
 // content: the target for a hardlink, i itself otherwise.
 func (m *Manifest) Inode(i int) int {
 	if m.Entries[i].Kind == KindHardlink {
-		return m.Entries[i].target
+		return int(m.links[i])
 	}
 	return i
 }

@@ -3,7 +3,6 @@ package meta
 import (
 	"bytes"
 	"fmt"
-	"path"
 	"slices"
 	"strings"
 )
@@ -27,9 +26,9 @@ const (
 	MaxXattrs     = 1024 // per entry
 )
 
-// Validate checks the manifest and builds the lookup tables that Lookup,
-// Inode, Nlink and AppendSlices use. Decode calls it; a publisher building a
-// manifest in memory calls it before encoding.
+// Validate checks the manifest and builds the tables that Lookup, Child,
+// Children, Inode, Nlink and AppendSlices use. Decode calls it; a
+// publisher building a manifest in memory calls it before encoding.
 func (m *Manifest) Validate() error {
 	if m.Format != Format {
 		return fmt.Errorf("manifest: format %q, want %q", m.Format, Format)
@@ -54,12 +53,16 @@ func (m *Manifest) Validate() error {
 	if len(m.Entries) == 0 || m.Entries[0].Path != "." || m.Entries[0].Kind != KindDir {
 		return fmt.Errorf("manifest: the first entry must be the root directory \".\"")
 	}
-	m.index = make(map[string]int, len(m.Entries))
+	v := validator{m: m, parent: make([]int32, len(m.Entries)), dirs: map[string]int32{".": 0}}
 	m.links = make([]uint32, len(m.Entries))
+	m.starts = nil
 	for i := range m.Entries {
-		if err := m.addEntry(i); err != nil {
+		if err := v.addEntry(i); err != nil {
 			return fmt.Errorf("manifest: entry %d %q: %w", i, m.Entries[i].Path, err)
 		}
+	}
+	if err := m.buildTree(v.parent); err != nil {
+		return err
 	}
 	// Hardlinks may name entries that come after them, so they resolve last.
 	for i := range m.Entries {
@@ -68,6 +71,14 @@ func (m *Manifest) Validate() error {
 		}
 	}
 	return nil
+}
+
+// validator holds what Validate needs only while it runs.
+type validator struct {
+	m      *Manifest
+	parent []int32          // index of each entry's directory
+	dirs   map[string]int32 // directory path → entry index, directories seen so far
+	last   int32            // the parent of the entry before: usually the next one's too
 }
 
 // oneSizePerDigest refuses a manifest that names one digest with two sizes.
@@ -93,24 +104,26 @@ func (m *Manifest) oneSizePerDigest() error {
 	return nil
 }
 
-func (m *Manifest) addEntry(i int) error {
+func (v *validator) addEntry(i int) error {
+	m := v.m
 	e := &m.Entries[i]
 	if i > 0 {
 		if err := validPath(e.Path); err != nil {
 			return err
 		}
-		parent, ok := m.index[path.Dir(e.Path)]
-		if !ok || m.Entries[parent].Kind != KindDir {
-			return fmt.Errorf("parent directory %q is not listed before it", path.Dir(e.Path))
+		parent, err := v.parentOf(e.Path)
+		if err != nil {
+			return err
 		}
-		if _, dup := m.index[e.Path]; dup {
-			return fmt.Errorf("duplicate path")
-		}
+		v.parent[i] = parent
 		if e.Kind == KindDir {
+			if _, dup := v.dirs[e.Path]; dup {
+				return fmt.Errorf("duplicate path")
+			}
+			v.dirs[e.Path] = int32(i)
 			m.links[parent]++
 		}
 	}
-	m.index[e.Path] = i
 	if e.Mode&^07777 != 0 {
 		return fmt.Errorf("mode %#o has bits beyond 07777", e.Mode)
 	}
@@ -139,16 +152,37 @@ func (m *Manifest) addEntry(i int) error {
 	case KindHardlink:
 		// Counted against its target in resolveHardlink.
 	default:
-		return fmt.Errorf("unknown kind %q", e.Kind)
+		return fmt.Errorf("unknown kind %s", e.Kind)
 	}
 	return nil
+}
+
+// parentOf returns the index of the directory holding path p, which must
+// have been listed already.
+func (v *validator) parentOf(p string) (int32, error) {
+	dir := "."
+	if k := strings.LastIndexByte(p, '/'); k >= 0 {
+		dir = p[:k]
+	}
+	if v.m.Entries[v.last].Path == dir {
+		return v.last, nil
+	}
+	parent, ok := v.dirs[dir]
+	if !ok {
+		return 0, fmt.Errorf("parent directory %q is not listed before it, or is not a directory", dir)
+	}
+	v.last = parent
+	return parent, nil
 }
 
 func (m *Manifest) validExtents(e *Entry) error {
 	if e.Size < 0 || e.Size > MaxFileSize {
 		return fmt.Errorf("size %d outside [0, %d]", e.Size, int64(MaxFileSize))
 	}
-	e.starts = make([]int64, len(e.Extents))
+	var starts []int64
+	if len(e.Extents) > manyExtents {
+		starts = make([]int64, len(e.Extents))
+	}
 	var off int64
 	for j, x := range e.Extents {
 		if x.Piece < 0 || x.Piece >= len(m.Pieces) {
@@ -158,7 +192,9 @@ func (m *Manifest) validExtents(e *Entry) error {
 		if x.Length <= 0 || x.Offset < 0 || x.Offset > p.Size-x.Length {
 			return fmt.Errorf("extent %d: [%d, +%d) lies outside piece %s of %d bytes", j, x.Offset, x.Length, p.Digest, p.Size)
 		}
-		e.starts[j] = off
+		if starts != nil {
+			starts[j] = off
+		}
 		off += x.Length
 		if off > e.Size {
 			return fmt.Errorf("extents hold more than the size %d", e.Size)
@@ -166,6 +202,12 @@ func (m *Manifest) validExtents(e *Entry) error {
 	}
 	if off != e.Size {
 		return fmt.Errorf("extents hold %d bytes, size says %d", off, e.Size)
+	}
+	if starts != nil {
+		if m.starts == nil {
+			m.starts = make(map[*Entry][]int64)
+		}
+		m.starts[e] = starts
 	}
 	return nil
 }
@@ -175,7 +217,7 @@ func (m *Manifest) resolveHardlink(i int) error {
 	if e.Kind != KindHardlink {
 		return nil
 	}
-	t, ok := m.index[e.Target]
+	t, ok := m.Lookup(e.Target)
 	if !ok {
 		return fmt.Errorf("hardlink target %q does not exist", e.Target)
 	}
@@ -183,7 +225,7 @@ func (m *Manifest) resolveHardlink(i int) error {
 	case KindDir, KindHardlink:
 		return fmt.Errorf("hardlink target %q is a %s", e.Target, m.Entries[t].Kind)
 	}
-	e.target = t
+	m.links[i] = uint32(t)
 	m.links[t]++
 	return nil
 }
@@ -198,7 +240,7 @@ func validPath(p string) error {
 	if strings.IndexByte(p, 0) >= 0 {
 		return fmt.Errorf("path contains NUL")
 	}
-	for _, c := range strings.Split(p, "/") {
+	for c := range strings.SplitSeq(p, "/") {
 		switch {
 		case c == "":
 			return fmt.Errorf("path has an empty component")
