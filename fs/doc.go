@@ -5,11 +5,16 @@
 //
 // # Tree
 //
-// The whole tree is built from the manifest when the root is added to the
-// file system, as persistent inodes that the kernel cannot make us forget.
+// Nothing is built at mount: a directory answers Lookup and Readdir from
+// the manifest's own tables (meta.Manifest.Child and Children), and go-fuse
+// keeps a looked-up inode only while the kernel holds it, so a mount of a
+// million entries costs the decoded manifest and little more. (go-fuse's
+// dynamic_example_test.go is the model; building every inode up front, as
+// zipfs does, costs some 250 bytes an entry before anything is read.)
 // Inode numbers are stable: entry i of the manifest is inode i+1, so the
 // root is inode 1. A hardlink is another name for its target's inode, so
-// both names report the same inode number and a link count above one.
+// both names report the same inode number and a link count above one, and
+// go-fuse, which finds known inodes by number, gives both names one Inode.
 //
 // # Caching
 //

@@ -19,8 +19,18 @@ type node struct {
 
 func (n *node) entry() *meta.Entry { return &n.t.m.Entries[n.i] }
 
-// dirNode is a directory. Its children are the tree's persistent inodes,
-// so go-fuse answers Lookup and Readdir from them without our help.
+var _ = (gofs.NodeOnAdder)((*node)(nil))
+
+// OnAdd counts the inode go-fuse has made of the node (Options.Inodes).
+func (n *node) OnAdd(ctx context.Context) { n.t.inodes.Add(1) }
+
+var _ = (gofs.NodeOnForgetter)((*node)(nil))
+
+// OnForget counts the inode go-fuse has dropped, the kernel having
+// forgotten it.
+func (n *node) OnForget() { n.t.inodes.Add(-1) }
+
+// dirNode is a directory; see tree.go.
 type dirNode struct{ node }
 
 // fileNode is a regular file; see file.go.

@@ -15,25 +15,38 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// newTestTree builds the fixture's tree through go-fuse, without a kernel.
-func newTestTree(t *testing.T, opts Options) (*fixture, *gofs.Inode) {
+// testFS is the fixture's file system as go-fuse serves it, without a
+// kernel: raw takes requests as the kernel sends them.
+type testFS struct {
+	raw  fuse.RawFileSystem
+	root *gofs.Inode
+}
+
+// newTestTree builds the fixture's file system through go-fuse.
+func newTestTree(t *testing.T, opts Options) (*fixture, *testFS) {
 	t.Helper()
 	f := newFixture(t)
 	root := NewRoot(f.m, f, opts)
-	gofs.NewNodeFS(root, fsOptions(opts.withDefaults()))
-	return f, root.EmbeddedInode()
+	raw := gofs.NewNodeFS(root, fsOptions(opts.withDefaults()))
+	return f, &testFS{raw: raw, root: root.EmbeddedInode()}
 }
 
-// walk returns the inode at the slash-separated path p below root.
-func walk(t *testing.T, root *gofs.Inode, p string) *gofs.Inode {
+// walk returns the inode at the slash-separated path p, looking it up one
+// name at a time as the kernel does, through go-fuse's bridge, which
+// registers each inode under its parent and merges hardlinks into one.
+func walk(t *testing.T, fsys *testFS, p string) *gofs.Inode {
 	t.Helper()
-	n := root
+	n, id := fsys.root, uint64(fuse.FUSE_ROOT_ID)
 	if p == "." {
 		return n
 	}
 	for _, name := range strings.Split(p, "/") {
-		if n = n.GetChild(name); n == nil {
-			t.Fatalf("no inode at %q", p)
+		var out fuse.EntryOut
+		if st := fsys.raw.Lookup(nil, &fuse.InHeader{NodeId: id}, name, &out); !st.Ok() || out.NodeId == 0 {
+			t.Fatalf("lookup %q in %q: %v, node %d", name, p, st, out.NodeId)
+		}
+		if n, id = n.GetChild(name), out.NodeId; n == nil {
+			t.Fatalf("lookup of %q in %q left no child", name, p)
 		}
 	}
 	return n
@@ -106,12 +119,17 @@ func TestGetattr(t *testing.T) {
 
 func TestTree(t *testing.T) {
 	f, root := newTestTree(t, Options{})
-	if got, want := childNames(root), f.rootNames(); !slices.Equal(got, want) {
+	if got, want := childNames(t, root.root), f.rootNames(); !slices.Equal(got, want) {
 		t.Errorf("root children %q, want %q", got, want)
 	}
-	if got, want := childNames(walk(t, root, "dir")), []string{"later.txt", "sub"}; !slices.Equal(got, want) {
+	if got, want := childNames(t, walk(t, root, "dir")), []string{"later.txt", "sub"}; !slices.Equal(got, want) {
 		t.Errorf("dir children %q, want %q", got, want)
 	}
+	if got := childNames(t, walk(t, root, "dir/sub")); len(got) != 0 {
+		t.Errorf("empty dir children %q", got)
+	}
+	// The target is looked up after the hardlink, so go-fuse must find the
+	// inode the hardlink made.
 	hl, target := walk(t, root, "hardlink"), walk(t, root, "dir/later.txt")
 	if hl != target {
 		t.Errorf("hardlink and its target are different inodes")
@@ -123,13 +141,88 @@ func TestTree(t *testing.T) {
 	}
 }
 
-func childNames(n *gofs.Inode) []string {
+// childNames lists directory n through Readdir, sorted.
+func childNames(t *testing.T, n *gofs.Inode) []string {
+	t.Helper()
 	var names []string
-	for name := range n.Children() {
-		names = append(names, name)
+	for _, e := range readdir(t, n) {
+		names = append(names, e.Name)
 	}
 	slices.Sort(names)
 	return names
+}
+
+func readdir(t *testing.T, n *gofs.Inode) []fuse.DirEntry {
+	t.Helper()
+	ds, errno := n.Operations().(gofs.NodeReaddirer).Readdir(context.Background())
+	if errno != 0 {
+		t.Fatalf("Readdir: %v", errno)
+	}
+	defer ds.Close()
+	var ents []fuse.DirEntry
+	for ds.HasNext() {
+		e, errno := ds.Next()
+		if errno != 0 {
+			t.Fatalf("Readdir Next: %v", errno)
+		}
+		ents = append(ents, e)
+	}
+	return ents
+}
+
+// TestReaddir checks that a listing agrees with lookups, in manifest order,
+// and that a stream can be rewound to any offset it handed out.
+func TestReaddir(t *testing.T) {
+	f, root := newTestTree(t, Options{})
+	ents := readdir(t, root.root)
+	var want []string
+	for _, e := range f.m.Entries[1:] {
+		if !strings.Contains(e.Path, "/") {
+			want = append(want, e.Path)
+		}
+	}
+	var got []string
+	for k, e := range ents {
+		got = append(got, e.Name)
+		st := walk(t, root, e.Name).StableAttr()
+		if e.Ino != st.Ino || e.Mode != st.Mode || e.Off != uint64(k+1) {
+			t.Errorf("%s: listed ino %d mode %#o off %d; lookup gives ino %d mode %#o, want off %d",
+				e.Name, e.Ino, e.Mode, e.Off, st.Ino, st.Mode, k+1)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("listing %q, want the manifest's order %q", got, want)
+	}
+	ds, _ := root.root.Operations().(gofs.NodeReaddirer).Readdir(context.Background())
+	sd := ds.(gofs.FileSeekdirer)
+	for _, off := range []int{3, 0, len(ents)} {
+		if errno := sd.Seekdir(context.Background(), uint64(off)); errno != 0 {
+			t.Fatalf("Seekdir(%d): %v", off, errno)
+		}
+		if off == len(ents) {
+			if ds.HasNext() {
+				t.Errorf("Seekdir to the end: entries remain")
+			}
+			continue
+		}
+		if e, _ := ds.Next(); e.Name != ents[off].Name {
+			t.Errorf("after Seekdir(%d): %q, want %q", off, e.Name, ents[off].Name)
+		}
+	}
+	if errno := sd.Seekdir(context.Background(), uint64(len(ents)+1)); errno != syscall.EINVAL {
+		t.Errorf("Seekdir past the end: %v, want EINVAL", errno)
+	}
+}
+
+func TestLookupMissing(t *testing.T) {
+	_, root := newTestTree(t, Options{})
+	for _, tc := range []struct{ dir, name string }{{".", "nope"}, {"dir", "hello.txt"}, {".", "dir/sub"}, {".", ""}} {
+		var out fuse.EntryOut
+		ch, errno := walk(t, root, tc.dir).Operations().(gofs.NodeLookuper).Lookup(context.Background(), tc.name, &out)
+		if errno != syscall.ENOENT || ch != nil {
+			t.Errorf("Lookup(%q) in %q = %v, %v; want ENOENT", tc.name, tc.dir, ch, errno)
+		}
+	}
 }
 
 func TestReadlink(t *testing.T) {
