@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -116,7 +115,6 @@ func mount(c mountConfig, log *logrus.Logger) error {
 		}
 		defer stop()
 	}
-	limitMemory(c.memoryCache, log)
 	st, err := store.Open(c.cacheDir, store.Options{Log: log.WithField("component", "store"), MaxBytes: c.diskCache})
 	if err != nil {
 		return err
@@ -134,6 +132,7 @@ func mount(c mountConfig, log *logrus.Logger) error {
 	if err != nil {
 		return err
 	}
+	limit := newMemoryLimit(c.memoryCache, len(m.Entries), log)
 	var mem piece.Memory // nil: --memory-cache 0 turns the tier off
 	if c.memoryCache > 0 {
 		mem = cache.New(c.memoryCache)
@@ -145,10 +144,14 @@ func mount(c mountConfig, log *logrus.Logger) error {
 	defer r.Close()
 	srv, err := pfs.Mount(c.mountpoint, m, r, pfs.Options{
 		Log: log.WithField("component", "fuse"), AllowOther: c.allowOther, Debug: c.debugFUSE,
+		Inodes: limit.counter(),
 	})
 	if err != nil {
 		return err
 	}
+	stopLimit := make(chan struct{})
+	defer close(stopLimit)
+	go limit.follow(stopLimit)
 	fmt.Printf("mounted %s at %s\n", d, c.mountpoint)
 	log.WithFields(logrus.Fields{"manifest": d, "origin": c.origin, "entries": len(m.Entries)}).Info("mounted")
 	if err := serveUntilUnmounted(srv, c.mountpoint, f, r, log); err != nil {
@@ -172,23 +175,6 @@ func closeLogged(log logrus.FieldLogger, what string, close func() error) {
 	if err := close(); err != nil {
 		log.WithError(err).Errorf("close %s", what)
 	}
-}
-
-// memoryOverhead is what a mount needs beyond its memory tier: pieces in
-// flight and being persisted, FUSE request buffers, the manifest.
-const memoryOverhead = 32 << 20
-
-// limitMemory tells the Go runtime how much heap the mount is meant to use,
-// so the collector runs harder near the bound instead of letting the heap
-// grow to twice the live data (the memory tier is most of it). A GOMEMLIMIT
-// set by the user wins.
-func limitMemory(memoryCache int64, log logrus.FieldLogger) {
-	if os.Getenv("GOMEMLIMIT") != "" {
-		return
-	}
-	limit := memoryCache + memoryOverhead
-	debug.SetMemoryLimit(limit)
-	log.WithField("bytes", limit).Debug("Go memory limit set")
 }
 
 // maxReadahead is the farthest ahead of a sequential reader that pieces are

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	pfs "github.com/piecefs/piecefs/fs"
+)
+
+// memoryOverhead is what a mount needs beyond its memory tier, its
+// manifest and its inodes: pieces in flight and being persisted, FUSE
+// request buffers.
+const memoryOverhead = 32 << 20
+
+// memoryLimit keeps the Go memory limit at what the mount is meant to
+// use, so that the collector runs harder near the bound instead of letting
+// the heap grow to twice the live data (the memory tier is most of it).
+//
+// The bound is set once the manifest is decoded, which stays in memory for
+// the whole mount and may be hundreds of megabytes: what the runtime holds
+// after a collection then, plus the memory tier, plus memoryOverhead, plus
+// pfs.InodeBytes for each inode the kernel holds, which a walk of a large
+// tree makes many of. A bound that left the manifest or the inodes out
+// would have the collector run without pause, taking half the CPU, as soon
+// as the live heap passed it.
+type memoryLimit struct {
+	base    int64        // bytes, before inodes
+	inodes  atomic.Int64 // kept by the file system (fs.Options.Inodes)
+	entries int64        // the most inodes there can be
+	log     logrus.FieldLogger
+}
+
+// newMemoryLimit sets the bound for a mount whose manifest of entries is
+// decoded, or returns nil, leaving the runtime alone, if the user set
+// GOMEMLIMIT.
+func newMemoryLimit(memoryCache int64, entries int, log logrus.FieldLogger) *memoryLimit {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return nil
+	}
+	runtime.GC() // the encoded manifest and what decoding it left behind go
+	held := heldMemory()
+	l := &memoryLimit{base: held + memoryCache + memoryOverhead, entries: int64(entries), log: log}
+	l.set(l.base)
+	log.WithFields(logrus.Fields{"bytes": l.base, "held": held}).Debug("Go memory limit set")
+	return l
+}
+
+// counter returns the inode counter for fs.Options.Inodes; nil for a nil
+// limit, which counts nothing.
+func (l *memoryLimit) counter() *atomic.Int64 {
+	if l == nil {
+		return nil
+	}
+	return &l.inodes
+}
+
+// follow raises and lowers the bound with the inodes the kernel holds
+// until stop is closed. The count may drift up (see fs.Options.Inodes),
+// so it is taken at most as the number of entries.
+func (l *memoryLimit) follow(stop <-chan struct{}) {
+	if l == nil {
+		return
+	}
+	tick := time.NewTicker(followInterval)
+	defer tick.Stop()
+	last := l.base
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		limit := l.base + min(l.inodes.Load(), l.entries)*pfs.InodeBytes
+		if limit > last+limitStep || limit < last-limitStep {
+			l.set(limit)
+			last = limit
+		}
+	}
+}
+
+// followInterval is how often follow looks at the inode count; a walk
+// makes no more than about 100,000 inodes a second, some 50 MB, which the
+// overhead and the collector's own slack absorb for that long.
+const followInterval = 250 * time.Millisecond
+
+// limitStep is the smallest change of the bound worth making.
+const limitStep = 4 << 20
+
+func (l *memoryLimit) set(limit int64) {
+	debug.SetMemoryLimit(limit)
+	l.log.WithField("bytes", limit).Trace("Go memory limit")
+}
+
+// heldMemory returns the memory the Go runtime holds for live data: what
+// the memory limit counts (all it has mapped, less what it has returned to
+// the OS) less free heap spans, which it may reuse or return. It includes
+// fragmentation, stacks and the collector's metadata.
+func heldMemory() int64 {
+	s := []metrics.Sample{
+		{Name: "/memory/classes/total:bytes"},
+		{Name: "/memory/classes/heap/released:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"},
+	}
+	metrics.Read(s)
+	var v [3]int64
+	for i := range s {
+		if s[i].Value.Kind() == metrics.KindUint64 {
+			v[i] = int64(s[i].Value.Uint64())
+		}
+	}
+	return v[0] - v[1] - v[2]
+}
