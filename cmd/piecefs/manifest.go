@@ -40,7 +40,11 @@ func loadManifest(ctx context.Context, c mountConfig, f *fetch.Fetcher, st *stor
 		return d, nil, fmt.Errorf("manifest %s: %w", d, err)
 	}
 	if err := st.SaveManifest(origin, tag, d, data); err != nil {
-		return d, nil, err
+		// As with pieces, a cache that cannot keep the manifest (a full
+		// disk) costs the offline remount, not this mount: the manifest
+		// is verified and in memory.
+		log.WithError(err).WithField("manifest", d).
+			Warn("could not keep the manifest in the cache; mounting it anyway, but a remount will need the origin")
 	}
 	return d, m, nil
 }
