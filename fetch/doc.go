@@ -8,7 +8,9 @@
 // ends early or runs long, a status other than 200, and a sha256 that does
 // not match the digest are all errors, and on every error path the bytes are
 // dropped: [Fetcher.Piece] returns verified bytes or nothing. A manifest is
-// verified the same way against the digest it is fetched by. A tag cannot be
+// verified the same way against the digest it is fetched by; its buffer
+// grows as bytes arrive, whatever Content-Length the origin announces. A tag
+// cannot be
 // verified (it is the one mutable name) and is only parsed.
 //
 // # Deduplication
@@ -20,6 +22,18 @@
 // returns at once with that context's error while the download carries on
 // for the others. The returned slice is shared between those callers and
 // must not be modified.
+//
+// # Persisting
+//
+// A verified piece is handed to [Options.Sink] (the store, which makes it
+// durable before it records it) in the background, at most four at a time;
+// callers are served from the bytes meanwhile, and a caller that asks again
+// during the write gets them from memory rather than from a second request.
+// With all four writes busy, the flight writes before it returns, so a disk
+// slower than the network slows reads instead of growing memory. Sink
+// failures (a full disk) are logged and otherwise ignored: the bytes are good
+// and the read that asked for them is served. Once Close has begun, verified
+// pieces are no longer written (they are fetched again when next read).
 //
 // # Retries
 //
@@ -34,6 +48,7 @@
 //
 // # Shutdown
 //
-// [Fetcher.Close] cancels every download in flight and waits for them to
-// return; afterwards every method fails with [ErrClosed].
+// [Fetcher.Close] cancels every download in flight and waits for them, and
+// for the background writes, to return; afterwards every method fails with
+// [ErrClosed].
 package fetch

@@ -158,6 +158,13 @@ func (f *Fetcher) begin() error {
 	return nil
 }
 
+// closing reports whether Close has begun.
+func (f *Fetcher) closing() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.closed
+}
+
 // scope bounds a fetch: it ends at ctx's end, after Timeout, or at Close.
 func (f *Fetcher) scope(ctx context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithTimeout(ctx, f.opts.Timeout)

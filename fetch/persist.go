@@ -34,10 +34,14 @@ func (p *persisting) get(d meta.Digest, size int64) ([]byte, bool) {
 	return b, ok && int64(len(b)) == size
 }
 
-// persist hands verified bytes to the Sink: in the background when a slot
-// is free (Close waits for it), before returning when none is, and not at
-// all once Close has begun. Reads are served from the bytes meanwhile, and durability is
-// the Sink's own ordering, so returning first weakens nothing.
+// persist hands verified bytes to the Sink. With a slot free it writes in
+// the background (Close waits for it) and returns at once; with none, it
+// waits for a slot and writes before returning, so that a disk slower than
+// the network slows reads down instead of growing memory. Once Close has
+// begun it writes nothing: the Sink is about to close too, so the piece is
+// discarded and fetched again when next read. Reads are served from the
+// bytes meanwhile, and durability is the Sink's own ordering, so returning
+// before the write is done weakens nothing.
 func (f *Fetcher) persist(d meta.Digest, data []byte) {
 	if f.opts.Sink == nil {
 		return
@@ -46,14 +50,13 @@ func (f *Fetcher) persist(d meta.Digest, data []byte) {
 	case f.pending.slots <- struct{}{}:
 	default:
 		f.pending.slots <- struct{}{} // background writes free slots without waiting on anything
-		f.put(d, data)
+		if !f.closing() {
+			f.put(d, data)
+		}
 		<-f.pending.slots
 		return
 	}
 	if f.begin() != nil {
-		// Close has begun: the Sink is about to close too, so the piece is
-		// discarded (it is fetched again when next read) rather than
-		// written to a store that would refuse it.
 		<-f.pending.slots
 		return
 	}
