@@ -1,12 +1,27 @@
 // Package piece chains the three tiers a read goes through: memory, then
-// complete pieces on disk, then the network.
+// complete pieces on disk, then the network. It declares the small
+// interfaces it needs of each ([Memory], [Disk], [Network]) and imports none
+// of the packages that implement them.
 //
 // # Order
 //
 // For each piece a read touches, [Reader] asks the memory tier, then the
 // disk tier, then the network tier, and stops at the first that has it. A
-// piece fetched from the network is put in memory on the way back; the
-// fetcher has already verified it and made it durable on disk.
+// piece fetched from the network is put in memory on the way back. The
+// network tier has verified it against its digest and hands it to the disk
+// tier to be made durable in the background (see package fetch), so a read
+// never waits for a disk write.
+//
+// # Sizes
+//
+// A piece is named by its digest and its size, as the manifest gives them.
+// Every tier's bytes are checked against that size before any of them is
+// copied: bytes of another size (a piece cached for another origin whose
+// manifest lied, a memory entry, a network answer) are a miss, never served,
+// and with no tier holding the piece at its size the read fails. The disk
+// tier applies the same rule to ranged reads, which return fewer bytes than
+// a whole piece. No range is copied without a bounds check, so no manifest
+// value can make a read panic or return a short success.
 //
 // # Disk reads
 //
@@ -16,8 +31,20 @@
 // memory hits. A random read, or any read without a memory tier, reads only
 // the bytes it needs, so that a 4 KiB read does not cost a 4 MiB one.
 //
+// # Readahead
+//
+// Reads are watched for streams moving forward through the manifest's
+// pieces, in the order publish numbered them, so that one mechanism serves a
+// large file read front to back and a tar of small files packed together. A
+// stream counts as sequential after two steps forward (or one from a file's
+// start); then the pieces ahead of it are fetched into the fastest tier that
+// keeps them, in a window that doubles up to [Options.Readahead] bytes, at
+// most four at a time, on goroutines that [Reader.Close] cancels and waits
+// for. Random reads start no prefetch.
+//
 // # Damage
 //
-// A disk piece that turns out missing or unreadable is not fatal: the read
-// falls through to the network, which fetches and stores the piece again.
+// A disk piece that turns out missing, unreadable or damaged is not fatal:
+// the store drops it, and the read falls through to the network, which
+// fetches and stores the piece again.
 package piece
