@@ -10,7 +10,7 @@
 // keeps a looked-up inode only while the kernel holds it, so a mount of a
 // million entries costs the decoded manifest and little more. (go-fuse's
 // dynamic_example_test.go is the model; building every inode up front, as
-// zipfs does, costs some 250 bytes an entry before anything is read.)
+// zipfs does, cost some 330 bytes an entry before anything was read.)
 // Inode numbers are stable: entry i of the manifest is inode i+1, so the
 // root is inode 1. A hardlink is another name for its target's inode, so
 // both names report the same inode number and a link count above one, and
