@@ -178,3 +178,28 @@ func TestManifestAllocatesAsBytesArrive(t *testing.T) {
 		t.Fatalf("the fetch allocated %d MiB for 10 bytes received of %d MiB announced", grew>>20, announced>>20)
 	}
 }
+
+// TestGrow checks the manifest buffer's growth: in proportion to what has
+// arrived, and exact for an honest announced size.
+func TestGrow(t *testing.T) {
+	const mib = 1 << 20
+	for _, hint := range []int64{-1, 0, 10, minBuffer, 3 * mib, 153 * mib, 1000 * mib} {
+		have := 0
+		for steps := 0; have < 2000*mib && (hint <= 0 || int64(have) <= hint); steps++ {
+			next := grow(have, hint)
+			if next <= have {
+				t.Fatalf("hint %d: grow(%d) = %d, not larger", hint, have, next)
+			}
+			if next > 4*max(have, minBuffer)+1 {
+				t.Fatalf("hint %d: grow(%d) = %d, more than four times what arrived", hint, have, next)
+			}
+			if hint > 0 && int64(next) > hint+1 {
+				t.Fatalf("hint %d: grow(%d) = %d, past the announced size", hint, have, next)
+			}
+			if hint > 0 && int64(next) == hint+1 {
+				break
+			}
+			have = next
+		}
+	}
+}

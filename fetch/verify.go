@@ -1,7 +1,6 @@
 package fetch
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -47,35 +46,60 @@ func expectEOF(r io.Reader, size int64) error {
 
 // readLimited reads all of r, up to limit bytes, hashing as it goes, and
 // returns the bytes only if they hash to want. sizeHint, if positive, is
-// what the origin says it will send: more than limit fails at once, but no
-// more than maxPrealloc of it is allocated before the bytes arrive, so that
-// an origin announcing a gigabyte and trickling it costs memory only for
-// what it has sent.
+// what the origin says it will send: more than limit fails at once. The
+// buffer grows as bytes arrive (see grow), so that an origin announcing a
+// gigabyte and trickling it costs memory in proportion to what it sent.
 func readLimited(r io.Reader, limit, sizeHint int64, want meta.Digest) ([]byte, error) {
 	if sizeHint > limit {
 		return nil, fmt.Errorf("%w: Content-Length %d, limit %d", ErrTooLarge, sizeHint, limit)
 	}
-	var buf bytes.Buffer
-	if sizeHint > 0 {
-		buf.Grow(int(min(sizeHint, maxPrealloc)))
-	}
 	h := sha256.New()
-	n, err := buf.ReadFrom(io.TeeReader(io.LimitReader(r, limit+1), h))
-	if err != nil {
-		return nil, err
+	buf := make([]byte, 0, grow(0, sizeHint))
+	for {
+		if int64(len(buf)) > limit {
+			return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
+		}
+		if len(buf) == cap(buf) {
+			buf = append(make([]byte, 0, grow(len(buf), sizeHint)), buf...)
+		}
+		n, err := r.Read(buf[len(buf):min(cap(buf), int(limit)+1)])
+		h.Write(buf[len(buf) : len(buf)+n])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	if n > limit {
+	if int64(len(buf)) > limit {
 		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
 	}
 	if err := check(h, want); err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	return buf, nil
 }
 
-// maxPrealloc bounds the buffer readLimited allocates on an origin's word
-// alone; beyond it the buffer grows as bytes arrive.
-const maxPrealloc = 1 << 20
+// minBuffer is the first allocation of readLimited's buffer.
+const minBuffer = 64 << 10
+
+// grow returns the capacity for a buffer that holds have bytes and is full.
+// It doubles, so that the bytes received make up at least half the buffer;
+// with an announced size hint, once doubling would reach past a half of the
+// hint it jumps to the hint itself, so that an honest origin's body ends in
+// a buffer of exactly its size without the last doubling's spare (the
+// buffer is then at most four times what has arrived).
+func grow(have int, hint int64) int {
+	next := max(2*have, minBuffer)
+	if hint > 0 && int64(next) < hint && int64(2*next) > hint {
+		return int(hint) + 1 // room to see a body that runs past its length
+	}
+	if hint > 0 && int64(have) < hint && int64(next) >= hint {
+		return int(hint) + 1
+	}
+	return next
+}
 
 func check(h hash.Hash, want meta.Digest) error {
 	var got meta.Digest
