@@ -41,6 +41,11 @@ type NginxSite struct {
 	// ReadyPath is the path StartNginx waits for to answer 200 OK; "" is
 	// "/", which answers only with Listing or an index.html.
 	ReadyPath string
+	// AcceptRanges adds "Accept-Ranges: bytes" to every response, 206
+	// Partial Content included, where nginx leaves it out: httpfs2 refuses
+	// a 206 without it. A 200 then carries the header twice, which HTTP
+	// reads as one list.
+	AcceptRanges bool
 }
 
 // NginxOptions configures StartNginx.
@@ -165,6 +170,9 @@ http {
 		root {{q .Root}};
 {{- if .Listing}}
 		autoindex on;
+{{- end}}
+{{- if .AcceptRanges}}
+		add_header Accept-Ranges bytes;
 {{- end}}
 	}
 {{- end}}

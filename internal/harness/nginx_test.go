@@ -96,6 +96,39 @@ func TestNginxNotReady(t *testing.T) {
 	}
 }
 
+// TestNginxAcceptRanges asks a site with AcceptRanges for a range: the 206
+// must say "Accept-Ranges: bytes", which nginx leaves out by itself.
+func TestNginxAcceptRanges(t *testing.T) {
+	requireNginx(t)
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "f"), []byte("0123456789"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n, err := StartNginx(timeout(t, 30*time.Second), NginxOptions{Dir: filepath.Join(t.TempDir(), "nginx"),
+		Sites: []NginxSite{{Root: root, ReadyPath: "/f", AcceptRanges: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Stop(context.Background(), KillWait) })
+	req, err := http.NewRequest(http.MethodGet, n.URLs[0]+"/f", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Range", "bytes=3-4")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.Header.Get("Accept-Ranges"); resp.StatusCode != http.StatusPartialContent || string(body) != "34" || got != "bytes" {
+		t.Errorf("GET /f, bytes=3-4: %d %q, Accept-Ranges %q; want 206 \"34\", Accept-Ranges \"bytes\"", resp.StatusCode, body, got)
+	}
+}
+
 func TestNginxConf(t *testing.T) {
 	o := NginxOptions{Dir: "/p", Sites: []NginxSite{{Root: "/a b"}, {Root: "/c", Listing: true}}}
 	for _, tt := range []struct {
@@ -128,5 +161,16 @@ func TestNginxConf(t *testing.T) {
 		if strings.Count(conf, "autoindex") != 1 || strings.Count(conf, "listen 127.0.0.1:") != 2 || strings.Contains(conf, "listen 0") {
 			t.Errorf("want two servers on 127.0.0.1, one with listings:\n%s", conf)
 		}
+		if strings.Contains(conf, "Accept-Ranges") {
+			t.Errorf("no site asked for AcceptRanges, yet:\n%s", conf)
+		}
+	}
+	o.Sites[1].AcceptRanges = true
+	b, err := nginxConf(o, []int{1, 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if conf := string(b); strings.Count(conf, "add_header Accept-Ranges bytes;") != 1 {
+		t.Errorf("one site with AcceptRanges: want one add_header:\n%s", conf)
 	}
 }
