@@ -32,7 +32,7 @@ type fixture struct {
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{
-		m:       &meta.Manifest{Format: meta.Format, Version: meta.Version, PieceSize: testPieceSize},
+		m:       &meta.Manifest{Format: meta.Format, Version: meta.VersionWholePieces, PieceSize: testPieceSize},
 		content: map[string][]byte{},
 		pieces:  map[meta.Digest][]byte{},
 	}

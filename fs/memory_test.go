@@ -151,7 +151,7 @@ func liveHeap() uint64 {
 // test/bigtree writes for the mount measurement.
 func bigManifest(n int) *meta.Manifest {
 	const perPiece = 4 << 20
-	m := &meta.Manifest{Format: meta.Format, Version: meta.Version, PieceSize: perPiece}
+	m := &meta.Manifest{Format: meta.Format, Version: meta.VersionWholePieces, PieceSize: perPiece}
 	m.Entries = append(m.Entries, meta.Entry{Path: ".", Kind: meta.KindDir, Mode: 0o755})
 	var packed int64
 	for d := 0; len(m.Entries) < n; d++ {

@@ -61,6 +61,8 @@ func (m *Manifest) decodeObject(dec *json.Decoder, b []byte) error {
 			err = dec.Decode(&m.Version)
 		case strings.EqualFold(key, "pieceSize"):
 			err = dec.Decode(&m.PieceSize)
+		case strings.EqualFold(key, "blockSize"):
+			err = dec.Decode(&m.BlockSize)
 		case strings.EqualFold(key, "pieces"):
 			m.Pieces, err = decodeArray(dec, key, m.Pieces, countHint(b, `"digest"`))
 		case strings.EqualFold(key, "entries"):

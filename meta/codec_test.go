@@ -62,7 +62,9 @@ var badManifests = []struct {
 	want string
 }{
 	{"wrong format", func(m *Manifest) { m.Format = "tar" }, "format"},
-	{"future version", func(m *Manifest) { m.Version = 2 }, "version"},
+	{"future version", func(m *Manifest) { m.Version = 3 }, "version"},
+	{"block size in version 1", func(m *Manifest) { m.BlockSize = 4096 }, "blockSize"},
+	{"block table in version 1", func(m *Manifest) { m.Pieces[0].Blocks = Sum([]byte("t")) }, "block table"},
 	{"piece size zero", func(m *Manifest) { m.PieceSize = 0 }, "piece size"},
 	{"piece size huge", func(m *Manifest) { m.PieceSize = 1 << 40 }, "piece size"},
 	{"piece bigger than piece size", func(m *Manifest) { m.Pieces[0].Size = 5000 }, "size"},

@@ -6,15 +6,29 @@ import "strings"
 // manifest from any other JSON document before looking further.
 const Format = "piecefs-manifest"
 
-// Version is the manifest version this package writes and reads. A reader
-// refuses a higher version rather than guess at fields it does not know.
-const Version = 1
+// The manifest versions this package reads. A reader refuses any other
+// version rather than guess at fields it does not know.
+const (
+	// VersionWholePieces (1) verifies a piece only as a whole, against its
+	// digest.
+	VersionWholePieces = 1
+	// VersionBlocks (2) adds a block size and, for each piece of more than
+	// one block, the digest of its block table (see blocks.go), so that any
+	// block can be fetched and verified on its own.
+	VersionBlocks = 2
+	// Version is the version publishers write.
+	Version = VersionBlocks
+)
 
 // Manifest describes a published tree.
 type Manifest struct {
-	Format    string  `json:"format"`
-	Version   int     `json:"version"`
-	PieceSize int64   `json:"pieceSize"` // the publisher's piece size; no piece is larger
+	Format    string `json:"format"`
+	Version   int    `json:"version"`
+	PieceSize int64  `json:"pieceSize"` // the publisher's piece size; no piece is larger
+	// BlockSize is the unit of verification below a piece (version 2; 0 in
+	// version 1): pieces are cut into blocks of this size, the last one
+	// shorter.
+	BlockSize int64   `json:"blockSize,omitempty"`
 	Pieces    []Piece `json:"pieces"`
 	// Entries lists the tree, root first (Path "."), every directory before
 	// the entries inside it.
@@ -33,6 +47,10 @@ type Manifest struct {
 type Piece struct {
 	Digest Digest `json:"digest"`
 	Size   int64  `json:"size"`
+	// Blocks is the digest of the piece's block table (version 2, for a
+	// piece of more than one block; zero otherwise, where the piece's own
+	// digest is its one block's hash).
+	Blocks Digest `json:"blocks,omitzero"`
 }
 
 // Entry is one name in the tree. The field order is the encoding's, which

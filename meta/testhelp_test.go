@@ -7,7 +7,7 @@ func sample() *Manifest {
 	d1 := Sum([]byte("piece one"))
 	d2 := Sum([]byte("second"))
 	return &Manifest{
-		Format: Format, Version: Version, PieceSize: 4096,
+		Format: Format, Version: VersionWholePieces, PieceSize: 4096,
 		Pieces: []Piece{{Digest: d1, Size: 9}, {Digest: d2, Size: 6}},
 		Entries: []Entry{
 			{Path: ".", Kind: KindDir, Mode: 0755},

@@ -63,7 +63,7 @@ func TestChildren(t *testing.T) {
 // TestTreeOrder lists a directory's names out of order, the way nothing
 // obliges a publisher not to, and checks lookups and duplicates still work.
 func TestTreeOrder(t *testing.T) {
-	m := &Manifest{Format: Format, Version: Version, PieceSize: 4096}
+	m := &Manifest{Format: Format, Version: VersionWholePieces, PieceSize: 4096}
 	m.Entries = []Entry{{Path: ".", Kind: KindDir}}
 	for _, p := range []string{"z", "b", "b/2", "y", "b/1", "a", "c", "b/0"} {
 		m.Entries = append(m.Entries, Entry{Path: p, Kind: KindDir})
@@ -89,7 +89,7 @@ func TestTreeOrder(t *testing.T) {
 // TestAppendSlicesManyExtents checks the binary search Validate prepares
 // for files of many extents against the scan used for the others.
 func TestAppendSlicesManyExtents(t *testing.T) {
-	m := &Manifest{Format: Format, Version: Version, PieceSize: 4096}
+	m := &Manifest{Format: Format, Version: VersionWholePieces, PieceSize: 4096}
 	m.Pieces = []Piece{{Digest: Sum([]byte("p")), Size: 4096}}
 	f := Entry{Path: "f", Kind: KindFile}
 	for k := range 3 * manyExtents {

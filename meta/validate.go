@@ -33,15 +33,21 @@ func (m *Manifest) Validate() error {
 	if m.Format != Format {
 		return fmt.Errorf("manifest: format %q, want %q", m.Format, Format)
 	}
-	if m.Version != Version {
-		return fmt.Errorf("manifest: version %d is not supported (this piecefs reads version %d)", m.Version, Version)
+	if m.Version != VersionWholePieces && m.Version != VersionBlocks {
+		return fmt.Errorf("manifest: version %d is not supported (this piecefs reads versions %d and %d)", m.Version, VersionWholePieces, VersionBlocks)
 	}
 	if m.PieceSize < MinPieceSize || m.PieceSize > MaxPieceSize {
 		return fmt.Errorf("manifest: piece size %d outside [%d, %d]", m.PieceSize, MinPieceSize, MaxPieceSize)
 	}
+	if err := m.validBlockSize(); err != nil {
+		return err
+	}
 	for i, p := range m.Pieces {
 		if p.Size <= 0 || p.Size > m.PieceSize {
 			return fmt.Errorf("manifest: piece %d (%s): size %d outside [1, %d]", i, p.Digest, p.Size, m.PieceSize)
+		}
+		if err := m.validBlocks(p); err != nil {
+			return fmt.Errorf("manifest: piece %d (%s): %w", i, p.Digest, err)
 		}
 	}
 	if len(m.Entries) > MaxEntries || len(m.Pieces) > MaxEntries {
@@ -99,6 +105,10 @@ func (m *Manifest) oneSizePerDigest() error {
 		if a.Digest == b.Digest && a.Size != b.Size {
 			return fmt.Errorf("manifest: pieces %d and %d name %s with sizes %d and %d; one digest has one size",
 				min(order[k-1], order[k]), max(order[k-1], order[k]), a.Digest, a.Size, b.Size)
+		}
+		if a.Digest == b.Digest && a.Blocks != b.Blocks {
+			return fmt.Errorf("manifest: pieces %d and %d name %s with block tables %s and %s; one digest has one block table",
+				min(order[k-1], order[k]), max(order[k-1], order[k]), a.Digest, a.Blocks, b.Blocks)
 		}
 	}
 	return nil

@@ -24,15 +24,15 @@ type Stats struct {
 	Written      int   // pieces written by PutPiece, repairs included
 	Skipped      int   // pieces PutPiece found already present and whole
 	WrittenBytes int64 // bytes of the pieces written
-	// Repaired counts pieces and manifests that were present under their
-	// name but did not hash to it, and were rewritten.
+	// Repaired counts pieces, block tables and manifests that were present
+	// under their name but did not hash to it, and were rewritten.
 	Repaired int
 }
 
 // OpenDir returns the output directory at root, creating root and its
-// pieces, manifests and tags directories as needed.
+// pieces, blocks, manifests and tags directories as needed.
 func OpenDir(root string) (*Dir, error) {
-	for _, sub := range []string{"pieces", "manifests", "tags"} {
+	for _, sub := range []string{"pieces", "blocks", "manifests", "tags"} {
 		if err := os.MkdirAll(filepath.Join(root, sub), 0o755); err != nil {
 			return nil, fmt.Errorf("open output directory: %w", err)
 		}
@@ -67,6 +67,10 @@ func (d *Dir) countPiece(r putResult, size int) {
 		d.stats.WrittenBytes += int64(size)
 	}
 }
+
+// countBlocks records the outcome of putting a block table: only a repair
+// is counted, as for a manifest.
+func (d *Dir) countBlocks(r putResult) { d.countManifest(r) }
 
 // countManifest records the outcome of putting a manifest: only a repair
 // is counted.

@@ -48,6 +48,12 @@ func TestHandlerServes(t *testing.T) {
 			"Cache-Control": "public, max-age=31536000, immutable", "ETag": `"` + fx.manD.Hex() + `"`,
 			"Content-Type": "application/json",
 		}},
+		{name: "block table", method: "GET", path: "/" + meta.BlocksPath(fx.tableD), wantStatus: 200, wantBody: fx.table,
+			wantHdr: map[string]string{
+				"Cache-Control": "public, max-age=31536000, immutable", "ETag": `"` + fx.tableD.Hex() + `"`,
+				"Content-Type": "application/octet-stream", "Content-Length": strconv.Itoa(len(fx.table)),
+			}},
+		{name: "block table by a piece's name", method: "GET", path: "/blocks/" + fx.pieceD.Hex()[:2] + "/" + fx.pieceD.Hex(), wantStatus: 404},
 		{name: "tag", method: "GET", path: "/tags/latest", wantStatus: 200, wantBody: []byte(fx.manD.String() + "\n"),
 			wantHdr: map[string]string{"Cache-Control": "no-cache", "ETag": "", "Content-Type": "application/octet-stream"}},
 		{name: "POST", method: "POST", path: piecePath, wantStatus: 405, wantHdr: map[string]string{"Allow": "GET, HEAD"}},

@@ -29,6 +29,8 @@ type fixture struct {
 	log      *logtest.Hook
 	piece    []byte
 	pieceD   meta.Digest
+	table    []byte // the piece's block table, at 4 KiB blocks
+	tableD   meta.Digest
 	manifest []byte
 	manD     meta.Digest
 }
@@ -42,6 +44,11 @@ func newFixture(t *testing.T) *fixture {
 	}
 	fx.pieceD = meta.Sum(fx.piece)
 	if err := fx.dir.PutPiece(fx.pieceD, fx.piece); err != nil {
+		t.Fatal(err)
+	}
+	fx.table = meta.BlockTable(fx.piece, 4096)
+	fx.tableD = meta.Sum(fx.table)
+	if err := fx.dir.PutBlocks(fx.tableD, fx.table); err != nil {
 		t.Fatal(err)
 	}
 	if fx.manD, err = fx.dir.PutManifest(fx.manifest); err != nil {

@@ -30,6 +30,21 @@ func (d *Dir) PutPiece(dg meta.Digest, data []byte) error {
 	return nil
 }
 
+// PutBlocks stores table as the block table with digest dg, which must be
+// its sha256; like a piece, one already present is checked and rewritten if
+// damaged.
+func (d *Dir) PutBlocks(dg meta.Digest, table []byte) error {
+	if got := meta.Sum(table); got != dg {
+		return fmt.Errorf("put block table %s: the data's sha256 is %s", dg, got)
+	}
+	r, err := d.putImmutable(meta.BlocksPath(dg), dg, table)
+	if err != nil {
+		return fmt.Errorf("put block table %s: %w", dg, err)
+	}
+	d.countBlocks(r)
+	return nil
+}
+
 // PutManifest stores an encoded manifest under its digest, which it
 // returns. Like a piece, a manifest already present is checked against its
 // digest and rewritten if damaged.

@@ -31,7 +31,9 @@ func route(urlPath string) (object, bool) {
 	parts := strings.Split(rest, "/")
 	switch {
 	case len(parts) == 3 && parts[0] == "pieces":
-		return routePiece(parts[1], parts[2])
+		return routeFanned(parts[1], parts[2], meta.PiecePath)
+	case len(parts) == 3 && parts[0] == "blocks":
+		return routeFanned(parts[1], parts[2], meta.BlocksPath)
 	case len(parts) == 2 && parts[0] == "manifests":
 		return routeManifest(parts[1])
 	case len(parts) == 2 && parts[0] == "tags":
@@ -40,12 +42,14 @@ func route(urlPath string) (object, bool) {
 	return object{}, false
 }
 
-func routePiece(fanout, name string) (object, bool) {
+// routeFanned routes a piece or a block table: an object named by its
+// digest under a two-digit fan-out directory, placed by layout.
+func routeFanned(fanout, name string, layout func(meta.Digest) string) (object, bool) {
 	d, err := meta.ParseHex(name)
 	if err != nil || fanout != name[:2] {
 		return object{}, false
 	}
-	return object{rel: meta.PiecePath(d), contentType: "application/octet-stream", cache: immutable, etag: `"` + name + `"`}, true
+	return object{rel: layout(d), contentType: "application/octet-stream", cache: immutable, etag: `"` + name + `"`}, true
 }
 
 func routeManifest(file string) (object, bool) {

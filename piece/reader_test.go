@@ -80,7 +80,7 @@ func fixture(t testing.TB, size int) (*meta.Manifest, []byte, map[meta.Digest][]
 	for i := range content {
 		content[i] = byte(i*31 + i/4096)
 	}
-	m := &meta.Manifest{Format: meta.Format, Version: meta.Version, PieceSize: 4096}
+	m := &meta.Manifest{Format: meta.Format, Version: meta.VersionWholePieces, PieceSize: 4096}
 	m.Entries = []meta.Entry{{Path: ".", Kind: meta.KindDir}, {Path: "f", Kind: meta.KindFile, Size: int64(size)}}
 	pieces := map[meta.Digest][]byte{}
 	for off := 0; off < size; off += 4000 {

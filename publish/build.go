@@ -8,11 +8,13 @@ import (
 	"github.com/piecefs/piecefs/meta"
 )
 
-// Sink receives the pieces a build produces, in order. A sink may be asked
-// for the same digest more than once and should store it once. data is only
-// valid during the call: the builder reuses its buffers.
+// Sink receives the pieces a build produces, in order, and the block table
+// of each piece of more than one block, before the piece. A sink may be
+// asked for the same digest more than once and should store it once. data
+// and table are only valid during the call: the builder reuses its buffers.
 type Sink interface {
 	PutPiece(d meta.Digest, data []byte) error
+	PutBlocks(d meta.Digest, table []byte) error
 }
 
 // Options tunes Build.

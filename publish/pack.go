@@ -29,7 +29,7 @@ func newPacker(sink Sink, pieceSize int64) *packer {
 	return &packer{
 		sink:      sink,
 		pieceSize: pieceSize,
-		m:         &meta.Manifest{Format: meta.Format, Version: meta.Version, PieceSize: pieceSize},
+		m:         &meta.Manifest{Format: meta.Format, Version: meta.Version, PieceSize: pieceSize, BlockSize: blockSize(pieceSize)},
 		pieces:    make(map[meta.Digest]int),
 		small:     make(map[meta.Digest][]meta.Extent),
 		buf:       make([]byte, pieceSize),
@@ -121,11 +121,12 @@ func (p *packer) flushPack() error {
 	if len(p.pack) == 0 {
 		return nil
 	}
-	d := meta.Sum(p.pack)
-	if err := p.sink.PutPiece(d, p.pack); err != nil {
-		return fmt.Errorf("store piece %s: %w", d, err)
+	piece, err := p.store(p.pack)
+	if err != nil {
+		return err
 	}
-	p.m.Pieces[p.packSlot] = meta.Piece{Digest: d, Size: int64(len(p.pack))}
+	d := piece.Digest
+	p.m.Pieces[p.packSlot] = piece
 	if _, ok := p.pieces[d]; !ok {
 		p.pieces[d] = p.packSlot
 	}
@@ -138,14 +139,37 @@ func (p *packer) putPiece(data []byte) (int, error) {
 	if idx, ok := p.pieces[d]; ok {
 		return idx, nil
 	}
-	if err := p.sink.PutPiece(d, data); err != nil {
-		return 0, fmt.Errorf("store piece %s: %w", d, err)
+	piece, err := p.store(data)
+	if err != nil {
+		return 0, err
 	}
 	idx := len(p.m.Pieces)
-	p.m.Pieces = append(p.m.Pieces, meta.Piece{Digest: d, Size: int64(len(data))})
+	p.m.Pieces = append(p.m.Pieces, piece)
 	p.pieces[d] = idx
 	return idx, nil
 }
+
+// store hands a piece to the sink, its block table first when it has more
+// than one block (so that an output never names a table it lacks), and
+// returns the piece as the manifest lists it.
+func (p *packer) store(data []byte) (meta.Piece, error) {
+	piece := meta.Piece{Digest: meta.Sum(data), Size: int64(len(data))}
+	if piece.Size > p.m.BlockSize {
+		table := meta.BlockTable(data, p.m.BlockSize)
+		piece.Blocks = meta.Sum(table)
+		if err := p.sink.PutBlocks(piece.Blocks, table); err != nil {
+			return piece, fmt.Errorf("store block table of piece %s: %w", piece.Digest, err)
+		}
+	}
+	if err := p.sink.PutPiece(piece.Digest, data); err != nil {
+		return piece, fmt.Errorf("store piece %s: %w", piece.Digest, err)
+	}
+	return piece, nil
+}
+
+// blockSize is the block size of a publication with pieces of pieceSize
+// bytes: meta.DefaultBlockSize, or the piece size if that is smaller.
+func blockSize(pieceSize int64) int64 { return min(meta.DefaultBlockSize, pieceSize) }
 
 // readFull reads exactly len(b) bytes, so content shorter than its entry's
 // size is caught.

@@ -68,7 +68,7 @@ const realHugePieces = 4
 func writeHuge(out string, gib int) error {
 	const pieceSize = 4 << 20
 	n := int(int64(gib) << 30 / pieceSize)
-	m := &meta.Manifest{Format: meta.Format, Version: meta.Version, PieceSize: pieceSize}
+	m := &meta.Manifest{Format: meta.Format, Version: meta.VersionWholePieces, PieceSize: pieceSize}
 	file := meta.Entry{Path: hugeName, Kind: meta.KindFile, Mode: 0o644, Size: int64(n) * pieceSize}
 	rng := rand.NewChaCha8(seed("huge"))
 	buf := make([]byte, pieceSize)

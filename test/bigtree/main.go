@@ -84,7 +84,7 @@ type gen struct {
 func newGen(dir *origin.Dir) *gen {
 	return &gen{
 		dir:  dir,
-		m:    &meta.Manifest{Format: meta.Format, Version: meta.Version, PieceSize: pieceSize},
+		m:    &meta.Manifest{Format: meta.Format, Version: meta.VersionWholePieces, PieceSize: pieceSize},
 		pack: make([]byte, 0, pieceSize),
 	}
 }

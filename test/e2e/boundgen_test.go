@@ -139,7 +139,7 @@ func boundGenDigests(size int64) []meta.Digest {
 // pieces with these digests in order.
 func boundGenManifest(size int64, digests []meta.Digest) *meta.Manifest {
 	mtime := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano()
-	m := &meta.Manifest{Format: meta.Format, Version: meta.Version, PieceSize: boundGenPieceSize}
+	m := &meta.Manifest{Format: meta.Format, Version: meta.VersionWholePieces, PieceSize: boundGenPieceSize}
 	file := meta.Entry{Path: boundGenFile, Kind: meta.KindFile, Mode: 0o644, Mtime: mtime, Size: size}
 	for i, d := range digests {
 		n := min(boundGenPieceSize, size-int64(i)*boundGenPieceSize)

@@ -120,7 +120,7 @@ func oneFileManifest(pieces []rawPiece, extents ...rawExtent) rawManifest {
 		size += x.Length
 	}
 	return rawManifest{
-		Format: meta.Format, Version: meta.Version, PieceSize: 1 << 20, Pieces: pieces,
+		Format: meta.Format, Version: meta.VersionWholePieces, PieceSize: 1 << 20, Pieces: pieces,
 		Entries: []rawEntry{
 			{Path: ".", Kind: "dir", Mode: 0o755},
 			{Path: "f", Kind: "file", Mode: 0o644, Size: size, Extents: extents},

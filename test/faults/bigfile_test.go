@@ -89,7 +89,7 @@ func buildHuge(t *testing.T, plan [][]hugeRead) *hugeTree {
 	t.Helper()
 	touched := touchedPieces(plan)
 	h := &hugeTree{pieces: make(map[int][]byte), paths: make(map[string]int)}
-	m := &meta.Manifest{Format: meta.Format, Version: meta.Version, PieceSize: hugePieceSize}
+	m := &meta.Manifest{Format: meta.Format, Version: meta.VersionWholePieces, PieceSize: hugePieceSize}
 	file := meta.Entry{Path: "huge", Kind: meta.KindFile, Mode: 0o444, Size: hugeSize}
 	for i := range hugePieces {
 		size := min(hugePieceSize, hugeSize-int64(i)*hugePieceSize)

@@ -46,6 +46,9 @@ func (s *teeSink) PutPiece(d meta.Digest, data []byte) error {
 	return s.dir.PutPiece(d, data)
 }
 
+// PutBlocks implements publish.Sink.
+func (s *teeSink) PutBlocks(d meta.Digest, table []byte) error { return s.dir.PutBlocks(d, table) }
+
 // publish writes a small tree and publishes it with 64 KiB pieces.
 func publish(t *testing.T) *tree {
 	t.Helper()
