@@ -14,11 +14,23 @@
 // bytes. A file's bytes are a list of extents, each a range inside one
 // piece; concatenated in order they are the file.
 //
+// # Blocks
+//
+// A version 2 manifest ([VersionBlocks]) also gives a block size, and each
+// piece of more than one block names its block table: an immutable object
+// of the origin layout ([BlocksPath]) holding the sha256 of every block, so
+// that a reader can fetch and verify any block on its own. A piece's digest
+// is the sha256 of its whole bytes in both versions. The block arithmetic
+// ([NumBlocks], [BlockSpan], [BlocksOf]) and the table's encoding and
+// check ([BlockTable], [ParseBlockTable]) live here; docs/format.md is the
+// contract.
+//
 // # Trust
 //
 // A manifest comes from the network. [Decode] checks everything that a
 // reader of the tree relies on (names, parents, hardlink targets, extent
-// bounds, sizes) and fails with an error that names the bad entry, so a
+// bounds, sizes, one size and one block table per digest, block sizes) and
+// fails with an error that names the bad entry, so a
 // hostile or damaged manifest is refused at mount time rather than
 // producing a wrong tree or a panic later.
 package meta
