@@ -13,10 +13,20 @@
 // cannot be
 // verified (it is the one mutable name) and is only parsed.
 //
+// # Blocks and ranges
+//
+// For a version 2 manifest, [Fetcher.Blocks] returns a piece's block table,
+// fetched once and checked against the digest the manifest gives, and
+// [Fetcher.Range] fetches a run of whole blocks with one HTTP Range request,
+// checking each block against its hash as it arrives. A 206 must carry
+// exactly the range asked for (Content-Range, length) or the attempt fails
+// ([ErrContentRange]); a server that ignores Range and answers 200 with the
+// whole piece is served too, every block of it verified.
+//
 // # Deduplication
 //
-// However many goroutines ask for the same piece at once, one request goes
-// to the origin and all of them share its result. The download runs on the
+// However many goroutines ask for the same piece, block table or block span
+// at once, one request goes to the origin and all of them share its result. The download runs on the
 // fetcher's own lifetime, bounded by [Options.Timeout], not on the context
 // of whichever caller happened to ask first: a caller whose context ends
 // returns at once with that context's error while the download carries on

@@ -56,6 +56,7 @@ type Fetcher struct {
 	log       logrus.FieldLogger
 	flights   singleflight.Group
 	pending   *persisting // verified pieces on their way to the Sink
+	tables    *tables     // verified block tables
 
 	life   context.Context // ends at Close; every fetch runs under it
 	cancel context.CancelFunc
@@ -74,7 +75,7 @@ func New(origin string, opts Options) (*Fetcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &Fetcher{base: base, client: opts.Client, opts: withDefaults(opts), log: opts.Log, pending: newPersisting()}
+	f := &Fetcher{base: base, client: opts.Client, opts: withDefaults(opts), log: opts.Log, pending: newPersisting(), tables: newTables()}
 	if f.client == nil {
 		f.client, f.ownClient = NewClient(), true
 	}

@@ -18,18 +18,29 @@ const maxErrorBody = 4 << 10
 // The attempt fails with ErrStalled when nothing arrives for
 // Options.StallTimeout, before the headers or between body reads.
 func (f *Fetcher) get(ctx context.Context, url string) (*http.Response, error) {
+	return f.send(ctx, url, "")
+}
+
+// send is get with a Range header when byteRange is not empty ("bytes=a-b");
+// then 206 Partial Content is accepted beside 200, and the caller checks
+// which it got.
+func (f *Fetcher) send(ctx context.Context, url, byteRange string) (*http.Response, error) {
 	ctx, w, stop := watch(ctx, f.opts.StallTimeout)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		stop()
 		return nil, err
 	}
+	if byteRange != "" {
+		req.Header.Set("Range", byteRange)
+	}
 	resp, err := f.client.Do(req)
 	if err != nil {
 		stop()
 		return nil, w.err(err)
 	}
-	if resp.StatusCode != http.StatusOK {
+	ok := resp.StatusCode == http.StatusOK || byteRange != "" && resp.StatusCode == http.StatusPartialContent
+	if !ok {
 		_, _ = io.CopyN(io.Discard, resp.Body, maxErrorBody)
 		resp.Body.Close()
 		stop()

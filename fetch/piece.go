@@ -68,15 +68,7 @@ func (f *Fetcher) flight(p meta.Piece) ([]byte, error) {
 }
 
 func (f *Fetcher) getPiece(ctx context.Context, p meta.Piece) ([]byte, error) {
-	resp, err := f.get(ctx, f.url(meta.PiecePath(p.Digest)))
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.ContentLength >= 0 && resp.ContentLength != p.Size {
-		return nil, fmt.Errorf("%w: %d bytes, want %d", ErrLength, resp.ContentLength, p.Size)
-	}
-	return readExact(resp.Body, p.Size, p.Digest)
+	return f.getExact(ctx, meta.PiecePath(p.Digest), p.Size, p.Digest)
 }
 
 // loader is a Sink that can hand back what it stored, verified; *store.Store

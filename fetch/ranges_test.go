@@ -1,0 +1,210 @@
+package fetch
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/piecefs/piecefs/meta"
+)
+
+const testBlock = 64 << 10
+
+// blockPiece is a piece of 5 blocks (the last one short) and its table.
+func blockPiece() (meta.Piece, []byte, []byte) {
+	data := testData(4*testBlock + 1234)
+	table := meta.BlockTable(data, testBlock)
+	return meta.Piece{Digest: meta.Sum(data), Size: int64(len(data)), Blocks: meta.Sum(table)}, data, table
+}
+
+// rangeOrigin serves a piece and its table; answer decides how the piece's
+// requests are answered.
+func rangeOrigin(t *testing.T, p meta.Piece, data, table []byte, answer func(w http.ResponseWriter, r *http.Request)) *origin {
+	return newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/" + meta.BlocksPath(p.Blocks):
+			_, _ = w.Write(table)
+		case "/" + meta.PiecePath(p.Digest):
+			answer(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+func serveRange(data []byte) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
+	}
+}
+
+func TestRange(t *testing.T) {
+	p, data, table := blockPiece()
+	flip := func(b []byte, at int) []byte {
+		b = bytes.Clone(b)
+		b[at] ^= 1
+		return b
+	}
+	tests := []struct {
+		name    string
+		answer  func(w http.ResponseWriter, r *http.Request)
+		first   int
+		last    int
+		wantErr error
+	}{
+		{name: "one block", answer: serveRange(data), first: 1, last: 1},
+		{name: "the short last block", answer: serveRange(data), first: 4, last: 4},
+		{name: "three blocks", answer: serveRange(data), first: 1, last: 3},
+		{name: "all blocks", answer: serveRange(data), first: 0, last: 4},
+		{name: "server ignores Range", first: 2, last: 3, answer: func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write(data)
+		}},
+		{name: "flipped byte in the span", answer: serveRange(flip(data, 2*testBlock+7)), first: 2, last: 2, wantErr: ErrCorrupt},
+		{name: "flipped byte beside the span", answer: serveRange(flip(data, 3*testBlock)), first: 2, last: 2},
+		{name: "whole piece with a flipped byte", first: 0, last: 0, wantErr: ErrCorrupt, answer: func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write(flip(data, 4*testBlock+1))
+		}},
+		{name: "206 of another range", first: 1, last: 1, wantErr: ErrContentRange, answer: func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes 0-%d/%d", testBlock-1, len(data)))
+			w.WriteHeader(http.StatusPartialContent)
+			_, _ = w.Write(data[:testBlock])
+		}},
+		{name: "206 without Content-Range", first: 1, last: 1, wantErr: ErrContentRange, answer: func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusPartialContent)
+			_, _ = w.Write(data[testBlock : 2*testBlock])
+		}},
+		{name: "206 of another total size", first: 1, last: 1, wantErr: ErrContentRange, answer: func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", testBlock, 2*testBlock-1, len(data)+1))
+			w.WriteHeader(http.StatusPartialContent)
+			_, _ = w.Write(data[testBlock : 2*testBlock])
+		}},
+		{name: "206 cut short", first: 1, last: 2, wantErr: ErrShortBody, answer: func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", testBlock, 3*testBlock-1, len(data)))
+			w.WriteHeader(http.StatusPartialContent)
+			_, _ = w.Write(data[testBlock : 2*testBlock+100])
+		}},
+		{name: "200 of another length", first: 0, last: 0, wantErr: ErrLength, answer: func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", strconv.Itoa(len(data)-1))
+			_, _ = w.Write(data[:len(data)-1])
+		}},
+		{name: "404", first: 0, last: 0, wantErr: errNotFound, answer: http.NotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := rangeOrigin(t, p, data, table, tt.answer)
+			f := newFetcher(t, o.URL, Options{Attempts: 2})
+			bs, err := f.Blocks(context.Background(), p, testBlock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := Span{Piece: p, BlockSize: testBlock, First: tt.first, Last: tt.last}
+			got, err := f.Range(context.Background(), s, bs)
+			off, n := s.Bytes()
+			switch {
+			case tt.wantErr == errNotFound:
+				checkErr(t, err, nil, http.StatusNotFound)
+			case tt.wantErr != nil:
+				if !errors.Is(err, tt.wantErr) || got != nil {
+					t.Fatalf("Range = %d bytes, %v; want an error wrapping %v", len(got), err, tt.wantErr)
+				}
+			case err != nil || !bytes.Equal(got, data[off:off+n]):
+				t.Fatalf("Range = %d bytes, %v; want bytes [%d, +%d) of the piece", len(got), err, off, n)
+			}
+		})
+	}
+}
+
+// TestRangeSharedAndRanged checks that concurrent readers of one span share
+// one request, that the request asks for just the span, and that the block
+// table is fetched once.
+func TestRangeSharedAndRanged(t *testing.T) {
+	p, data, table := blockPiece()
+	var mu sync.Mutex
+	var ranges []string
+	release := make(chan struct{})
+	o := rangeOrigin(t, p, data, table, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		ranges = append(ranges, r.Header.Get("Range"))
+		mu.Unlock()
+		<-release
+		serveRange(data)(w, r)
+	})
+	f := newFetcher(t, o.URL, Options{})
+	s := Span{Piece: p, BlockSize: testBlock, First: 3, Last: 4}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			bs, err := f.Blocks(context.Background(), p, testBlock)
+			if err == nil {
+				_, err = f.Range(context.Background(), s, bs)
+			}
+			errs <- err
+		}()
+	}
+	for {
+		mu.Lock()
+		n := len(ranges)
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // let the other readers join the flight
+	close(release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := fmt.Sprintf("bytes=%d-%d", 3*testBlock, len(data)-1)
+	if len(ranges) != 1 || ranges[0] != want {
+		t.Errorf("piece requests %q, want one asking for %q", ranges, want)
+	}
+	if hits := o.hits.Load(); hits != 2 {
+		t.Errorf("%d requests, want 2 (the table once, the range once)", hits)
+	}
+}
+
+func TestBlocks(t *testing.T) {
+	p, data, table := blockPiece()
+	t.Run("one block needs no table", func(t *testing.T) {
+		o := newOrigin(t, http.NotFound)
+		small := meta.Piece{Digest: meta.Sum(data[:100]), Size: 100}
+		bs, err := newFetcher(t, o.URL, Options{}).Blocks(context.Background(), small, testBlock)
+		if err != nil || len(bs) != 1 || bs[0] != small.Digest || o.hits.Load() != 0 {
+			t.Fatalf("Blocks = %v, %v after %d requests; want the piece's digest and no request", bs, err, o.hits.Load())
+		}
+	})
+	t.Run("a wrong table is refused", func(t *testing.T) {
+		bad := bytes.Clone(table)
+		bad[0] ^= 1
+		o := rangeOrigin(t, p, data, bad, serveRange(data))
+		if _, err := newFetcher(t, o.URL, Options{Attempts: 2}).Blocks(context.Background(), p, testBlock); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Blocks with a damaged table = %v, want ErrCorrupt", err)
+		}
+	})
+	t.Run("kept", func(t *testing.T) {
+		o := rangeOrigin(t, p, data, table, serveRange(data))
+		f := newFetcher(t, o.URL, Options{})
+		for range 3 {
+			if _, err := f.Blocks(context.Background(), p, testBlock); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if hits := o.hits.Load(); hits != 1 {
+			t.Errorf("%d requests for three lookups of one table, want 1", hits)
+		}
+	})
+}
