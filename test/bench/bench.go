@@ -29,10 +29,15 @@ type bench struct {
 	tools      tools
 	data       *dataset
 	origin     *origin
-	urls       []string // the big file's pieces, in file order
+	urls       []string  // the big file's pieces, in file order
+	pieces     bigPieces // the same, for range GETs
 
 	piecefs, huge *piecefsMount
-	rclone        *rcloneMount // nil when rclone is not installed
+	rclone        *rcloneMount  // nil when rclone is not installed
+	httpfs2       *httpfs2Mount // nil when httpfs2 is not installed
+	// The bytes-fetched rows mount through relays that count what the
+	// origin sends; countedHttpfs2 is nil with httpfs2.
+	countedPiecefs, countedHttpfs2 *counted
 
 	notes  []string
 	phases []phase
@@ -40,7 +45,18 @@ type bench struct {
 
 // tools are the external programs; "" when one is not installed.
 type tools struct {
-	nginx, fio, rclone, curl, tar, find string
+	nginx, fio, rclone, httpfs2, curl, tar, find string
+}
+
+// missingPeers names the optional tools that are not installed.
+func (t tools) missingPeers() []string {
+	var missing []string
+	for _, tool := range []struct{ name, path string }{{"nginx", t.nginx}, {"fio", t.fio}, {"rclone", t.rclone}, {"httpfs2", t.httpfs2}} {
+		if tool.path == "" {
+			missing = append(missing, tool.name)
+		}
+	}
+	return missing
 }
 
 // phase is how long one part of the run took.
@@ -84,6 +100,9 @@ func (b *bench) setup(ctx context.Context) error {
 	if b.tools.curl == "" || b.tools.tar == "" || b.tools.find == "" {
 		return errors.New("needs curl, tar and find on PATH")
 	}
+	if missing := b.tools.missingPeers(); b.cfg.requireTools && len(missing) > 0 {
+		return fmt.Errorf("-require-tools: %s not installed (.ci/run installs them)", strings.Join(missing, ", "))
+	}
 	steps := []struct {
 		name string
 		fn   func(context.Context) error
@@ -93,29 +112,67 @@ func (b *bench) setup(ctx context.Context) error {
 		{"generate data", b.generate},
 		{"publish", b.publish},
 		{"start the origin", b.startOrigin},
+		{"start the counting relays", b.startRelays},
 	}
 	for _, st := range steps {
 		if err := b.timed(ctx, st.name, st.fn); err != nil {
 			return err
 		}
 	}
-	b.piecefs = &piecefsMount{b: b, tag: "latest", cache: filepath.Join(b.tmp, "cache-piecefs"), mnt: filepath.Join(b.tmp, "mnt-piecefs")}
-	b.huge = &piecefsMount{b: b, tag: hugeTag, cache: filepath.Join(b.tmp, "cache-piecefs"), mnt: filepath.Join(b.tmp, "mnt-piecefs")}
+	b.piecefs = b.piecefsAt(b.origin.url, "latest")
+	b.huge = b.piecefsAt(b.origin.url, hugeTag)
 	if b.tools.rclone != "" && b.origin.srcURL != "" {
 		b.rclone = &rcloneMount{b: b, cache: filepath.Join(b.tmp, "cache-rclone"), mnt: filepath.Join(b.tmp, "mnt-rclone")}
 	}
 	return nil
 }
 
+// piecefsAt is a piecefs mount of tag from the origin at url.
+func (b *bench) piecefsAt(url, tag string) *piecefsMount {
+	return &piecefsMount{b: b, url: url, tag: tag, cache: filepath.Join(b.tmp, "cache-piecefs"), mnt: filepath.Join(b.tmp, "mnt-piecefs")}
+}
+
+// startRelays puts a counting relay in front of the publish output for
+// piecefs and, when httpfs2 can run, one in front of the big file for it.
+func (b *bench) startRelays(context.Context) error {
+	r, err := b.startRelay(b.origin.url)
+	if err != nil {
+		return err
+	}
+	b.countedPiecefs = &counted{system: b.piecefsAt(r.url, "latest"), relay: r}
+	if b.tools.httpfs2 == "" || b.origin.fileURL == "" {
+		return nil
+	}
+	mnt := filepath.Join(b.tmp, "mnt-httpfs2")
+	b.httpfs2 = &httpfs2Mount{b: b, url: b.origin.fileURL, mnt: mnt}
+	if r, err = b.startRelay(b.origin.fileURL); err != nil {
+		return err
+	}
+	b.countedHttpfs2 = &counted{system: &httpfs2Mount{b: b, url: r.url + "/" + bigName, mnt: mnt}, relay: r}
+	return nil
+}
+
+// startRelay starts a relay to the server of url and makes the cleanup
+// close it.
+func (b *bench) startRelay(url string) (*relay, error) {
+	r, err := startRelay(url)
+	if err != nil {
+		return nil, err
+	}
+	b.clean.add(r.close)
+	return r, nil
+}
+
 func findTools() tools {
 	nginx, _ := harness.NginxPath() // "" when it is not installed
 	return tools{
-		nginx:  nginx,
-		fio:    lookTool("fio"),
-		rclone: lookTool("rclone"),
-		curl:   lookTool("curl"),
-		tar:    lookTool("tar"),
-		find:   lookTool("find"),
+		nginx:   nginx,
+		fio:     lookTool("fio"),
+		rclone:  lookTool("rclone"),
+		httpfs2: lookTool("httpfs2"),
+		curl:    lookTool("curl"),
+		tar:     lookTool("tar"),
+		find:    lookTool("find"),
 	}
 }
 
@@ -203,6 +260,10 @@ func (b *bench) publish(ctx context.Context) error {
 		return fmt.Errorf("manifest: %s has %d bytes, want %d", bigName, n, b.data.bigSize)
 	}
 	b.urls = urls // made absolute once the origin runs
+	b.pieces = bigPieces{urls: b.urls, size: m.PieceSize, file: n}
+	if err := b.pieces.check(); err != nil {
+		return err
+	}
 	b.logf("  %d pieces of %s", len(m.Pieces), formatSize(m.PieceSize))
 	return nil
 }

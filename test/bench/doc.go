@@ -1,5 +1,5 @@
 // Command bench measures piecefs through its command-line binary, beside the
-// baselines the issue names and, when installed, rclone.
+// baselines the issue names and, when installed, rclone and httpfs2.
 //
 //	go run ./test/bench            # full: a 2 GiB file and 20,000 small files, 3 runs each
 //	go run ./test/bench -short     # tiny: every code path in well under a minute
@@ -7,8 +7,9 @@
 //
 // It needs root (it drops the page cache and mounts) and /dev/fuse. It
 // installs nothing: without nginx the origin is `piecefs serve`, without fio
-// random reads use a Go pread loop, without rclone its column stays empty;
-// the report says which.
+// random reads use a Go pread loop, without rclone or httpfs2 its column
+// stays empty; the report says which. With -require-tools (which go test
+// passes when CI=true) a missing tool, or a peer that fails, fails the run.
 //
 // # What runs
 //
@@ -21,6 +22,15 @@
 // and runs N times; the table shows medians. Baselines run in the same
 // process, on the same machine, in the same run, so that ratios stay
 // comparable across machines.
+//
+// # Origin baselines
+//
+// The origin's own speed is measured with Go's HTTP client over keep-alive
+// connections opened beforehand: one-byte range GETs for the first-byte
+// rows, and 4 KiB range GETs from 1 and 16 connections for the cold
+// random-read rows. How many bytes a cold read costs is counted by a TCP
+// relay in front of the origin (relay.go), through which only the mounts
+// of the bytes-fetched rows go.
 //
 // # The FUSE ceiling
 //

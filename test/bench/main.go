@@ -22,6 +22,9 @@ type config struct {
 	ttfbGiB     int
 	fioRuntime  time.Duration
 	memoryCache int64
+	// requireTools turns a missing nginx, fio, rclone or httpfs2, and a
+	// failed peer, into a failure of the run instead of a note (CI).
+	requireTools bool
 }
 
 // Defaults by mode; a flag left at its zero value takes these.
@@ -66,6 +69,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.ttfbGiB, "ttfb-gib", 20, "also measure time to first byte of a procedural file of this many GiB; 0 skips it")
 	fs.DurationVar(&c.fioRuntime, "fio-runtime", 0, "duration of each random-read run (default 5s, -short 1s)")
 	fs.Var(&memCache, "memory-cache", "--memory-cache of every piecefs mount")
+	fs.BoolVar(&c.requireTools, "require-tools", false, "fail, instead of noting a fallback, when nginx, fio, rclone or httpfs2 is missing or rclone or httpfs2 fails (go test sets it with CI=true)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

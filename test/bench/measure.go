@@ -50,7 +50,7 @@ func (b *bench) onMountRepeat(ctx context.Context, r *row, c column, s system, c
 	})
 }
 
-var colName = [numCols]string{"piecefs", "baseline", "rclone"}
+var colName = [numCols]string{"piecefs", "baseline", "rclone", "httpfs2"}
 
 // readBig reads the big file and returns MiB/s.
 func (b *bench) readBig(ctx context.Context, m *mount) (float64, error) {

@@ -58,6 +58,7 @@ func (m *mount) stop() error {
 // piecefsMount mounts a tag of the origin with the real `piecefs mount`.
 type piecefsMount struct {
 	b     *bench
+	url   string // the origin, or a relay in front of it
 	tag   string
 	cache string
 	mnt   string
@@ -72,7 +73,7 @@ func (s *piecefsMount) start(ctx context.Context, cold bool) (*mount, error) {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
 	hm, err := harness.StartMount(ctx, harness.Command{Path: s.b.bin, Args: []string{"mount", "--cache", s.cache,
-		"--memory-cache", strconv.FormatInt(s.b.cfg.memoryCache, 10), "--tag", s.tag, "--log-level", "warn", s.b.origin.url, s.mnt}}, s.mnt)
+		"--memory-cache", strconv.FormatInt(s.b.cfg.memoryCache, 10), "--tag", s.tag, "--log-level", "warn", s.url, s.mnt}}, s.mnt)
 	if err != nil {
 		return nil, fmt.Errorf("piecefs mount: %w", err)
 	}
@@ -93,27 +94,52 @@ func (s *rcloneMount) start(ctx context.Context, cold bool) (*mount, error) {
 	if err := prepare(s.cache, s.mnt, cold); err != nil {
 		return nil, err
 	}
-	p, err := harness.Start(harness.Command{Path: s.b.tools.rclone, Args: []string{"mount", ":http:", s.mnt, "--config", s.b.rcloneConf,
-		"--http-url", s.b.origin.srcURL + "/", "--read-only", "--vfs-cache-mode", "full",
-		"--cache-dir", s.cache, "--log-level", "ERROR"}})
+	return s.b.startSilent(ctx, s.mnt, s.b.tools.rclone, "mount", ":http:", s.mnt, "--config", s.b.rcloneConf,
+		"--http-url", s.b.origin.srcURL+"/", "--read-only", "--vfs-cache-mode", "full",
+		"--cache-dir", s.cache, "--log-level", "ERROR")
+}
+
+// httpfs2Mount mounts one file URL with httpfs2, which caches nothing and
+// verifies nothing: each read the kernel passes on is one range GET.
+type httpfs2Mount struct {
+	b   *bench
+	url string // of the original big file, at the origin or a relay
+	mnt string
+}
+
+func (s *httpfs2Mount) name() string { return "httpfs2" }
+
+// start mounts the file afresh; httpfs2 has no cache, so every mount is
+// cold. -f keeps it in the foreground; -c names where it sends its
+// messages (by default the system console).
+func (s *httpfs2Mount) start(ctx context.Context, _ bool) (*mount, error) {
+	if err := prepare("", s.mnt, false); err != nil {
+		return nil, err
+	}
+	return s.b.startSilent(ctx, s.mnt, s.b.tools.httpfs2, "-f", "-c", "/dev/stderr", s.url, s.mnt)
+}
+
+// startSilent starts a FUSE server that prints nothing when it is ready and
+// waits for its mountpoint to appear in the mount table.
+func (b *bench) startSilent(ctx context.Context, mnt, name string, args ...string) (*mount, error) {
+	p, err := harness.Start(harness.Command{Path: name, Args: args})
 	if err != nil {
 		return nil, err
 	}
-	m := s.b.track(&mount{Mount: &harness.Mount{Process: p, Dir: s.mnt}})
+	m := b.track(&mount{Mount: &harness.Mount{Process: p, Dir: mnt}})
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
-	// rclone prints nothing when it is ready: the mount table tells.
-	if m.Ready, err = harness.WaitMounted(ctx, p, s.mnt); err != nil {
+	if m.Ready, err = harness.WaitMounted(ctx, p, mnt); err != nil {
 		_ = m.stop() // the error at hand says more
-		return nil, fmt.Errorf("rclone mount: %w", err)
+		return nil, fmt.Errorf("%s: %w", filepath.Base(name), err)
 	}
 	return m, nil
 }
 
-// prepare empties the cache directory when cold, makes sure the
+// prepare empties the cache directory (if any) when cold, makes sure the
 // mountpoint exists and is free, and drops the page cache.
 func prepare(cache, mnt string, cold bool) error {
-	if cold {
+	if cold && cache != "" {
 		if err := os.RemoveAll(cache); err != nil {
 			return fmt.Errorf("empty the cache: %w", err)
 		}

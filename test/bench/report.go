@@ -38,7 +38,7 @@ func (b *bench) report(ctx context.Context, t *table, w io.Writer) error {
 // printTable prints the rows as aligned columns.
 func printTable(w io.Writer, rows []*row) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "measure\tpiecefs\tbaseline\tratio\trclone\ttarget\tmet\tpiecefs RSS")
+	fmt.Fprintln(tw, "measure\tpiecefs\tbaseline\tratio\trclone\thttpfs2\ttarget\tmet\tpiecefs RSS")
 	for _, r := range rows {
 		base := format(r.median(colBase), r.unit)
 		if base != "–" && r.baseline != "" {
@@ -52,9 +52,9 @@ func printTable(w io.Writer, rows []*row) {
 		if m := r.mem[colPiecefs]; m.peakRSS > 0 {
 			rss = fmt.Sprintf("%.0f MiB", mib(m.peakRSS))
 		}
-		fmt.Fprintf(tw, "%s (%s)\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.name, r.unit,
+		fmt.Fprintf(tw, "%s (%s)\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.name, r.unit,
 			format(r.median(colPiecefs), r.unit), base, ratio, format(r.median(colRclone), r.unit),
-			r.target(), r.met(), rss)
+			format(r.median(colHttpfs2), r.unit), r.target(), r.met(), rss)
 	}
 	tw.Flush()
 }
@@ -106,12 +106,21 @@ func (b *bench) methodNotes() []string {
 		"seq reads: 1 MiB read(2)s; curl fetches every piece of the big file in one process over one keep-alive connection",
 		"first byte: from the mount's ready line (rclone: from its mountpoint appearing) to the first byte of a 1-byte read at offset 0; the page cache is dropped before the mount starts, so the origin reads the piece from disk too",
 		"tar: `tar -cf - -C DIR tree` into a pipe the benchmark drains (GNU tar does not read file contents when the archive is /dev/null)",
-		"random: " + random,
+		"random: " + random + "; the cold rows' baseline: Go net/http GETs of 4 KiB (Range) at random aligned offsets of the big file's pieces, from N keep-alive connections opened before the page cache is dropped, one request at a time each, for the same time",
+		fmt.Sprintf("first byte's baseline: the median of %d GETs of one byte (Range: bytes=N-N) at random offsets of the big file's pieces, one after the other on one keep-alive connection opened before the page cache is dropped", rangeSamples),
+		fmt.Sprintf("origin bytes: a TCP relay in front of the origin counts the bytes it sends, headers included (nginx's $bytes_sent), from when a fresh cold mount has fetched nothing for %v (its own tag and manifest are not counted) to when, after the reads, the origin has been quiet for as long; random: %d pread(2)s of 4 KiB at random aligned offsets, one at a time; 1 byte: one pread(2) at 5/8 of the big file; both through the page cache", fetchedQuiet, fetchedReads),
 		fmt.Sprintf("FUSE ceiling: go-fuse MemRegularFile in a child process, piecefs's mount options, page cache dropped; piecefs --memory-cache %s", formatSize(b.cfg.memoryCache)),
 		"piecefs RSS: the largest VmRSS sampled every 50 ms during the row's runs; the peak row is the largest VmHWM of any mount process",
 	}
 	if b.rclone != nil {
 		notes = append(notes, fmt.Sprintf("rclone: `rclone mount :http: --read-only --vfs-cache-mode full` of the source tree served by %s", b.origin.srcBy))
+	}
+	if b.httpfs2 != nil {
+		by := "the same nginx (a server that adds Accept-Ranges to 206 responses, which httpfs2 requires)"
+		if b.origin.kind != "nginx" {
+			by = b.origin.srcBy
+		}
+		notes = append(notes, "httpfs2: `httpfs2 -f URL MOUNTPOINT` of the original big file served by "+by+"; no cache, nothing verified, so cold rows only; first byte from its mountpoint appearing")
 	}
 	return notes
 }
@@ -135,7 +144,7 @@ type jsonRow struct {
 	Baseline string               `json:"baseline,omitempty"`
 	Target   string               `json:"target,omitempty"`
 	Met      string               `json:"met,omitempty"`
-	Median   map[string]*float64  `json:"median"` // piecefs, baseline, rclone; null when not measured
+	Median   map[string]*float64  `json:"median"` // piecefs, baseline, rclone, httpfs2; null when not measured
 	Ratio    *float64             `json:"ratio"`
 	Samples  map[string][]float64 `json:"samples"`
 	RSSMiB   map[string]float64   `json:"peakRssMiB,omitempty"` // the largest VmRSS sampled
@@ -152,7 +161,7 @@ func (b *bench) writeJSON(ctx context.Context, t *table, notes []string) error {
 			"ttfbGiB": b.cfg.ttfbGiB, "randomSeconds": b.cfg.fioRuntime.Seconds(), "memoryCacheBytes": b.cfg.memoryCache,
 			"origin": b.origin.kind},
 		Host:  hostInfo(),
-		Tools: map[string]string{"nginx": b.tools.nginx, "fio": b.tools.fio, "rclone": b.tools.rclone},
+		Tools: map[string]string{"nginx": b.tools.nginx, "fio": b.tools.fio, "rclone": b.tools.rclone, "httpfs2": b.tools.httpfs2},
 		Notes: notes, Phases: b.phases,
 	}
 	for _, r := range t.rows() {
