@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/piecefs/piecefs/meta"
@@ -13,10 +14,13 @@ import (
 // atimeInterval is how often access times are written to the database. A
 // read only moves its piece in the in-memory order; what a crash loses is
 // at most this much of the order, which costs nothing but a slightly
-// worse choice of victims.
+// worse choice of victims. The checksums computed for pieces an older
+// version recorded are written at the same time; a crash that loses them
+// costs the next process one more hash of those pieces.
 const atimeInterval = 30 * time.Second
 
-// flusher writes access times every interval until stopped.
+// flusher writes access times and queued checksums every interval until
+// stopped.
 type flusher struct {
 	quit chan struct{} // closed by stop
 	done chan struct{} // closed when the goroutine has returned
@@ -33,7 +37,7 @@ func (s *Store) startFlusher(interval time.Duration) *flusher {
 			case <-f.quit:
 				return
 			case <-t.C:
-				s.flushAtimes()
+				s.flush()
 			}
 		}
 	}()
@@ -46,17 +50,32 @@ func (f *flusher) stop() {
 	<-f.done
 }
 
-// flushAtimes writes the access times changed since the last flush. A
-// failure is logged: the times are a hint, and the next flush carries on.
-func (s *Store) flushAtimes() {
+// flush writes, in one transaction, the access times changed since the
+// last flush and the checksums queued by recordSums. A failure is logged:
+// the times are a hint, the checksums stay in memory for this process and
+// are computed again by the next, and the next flush carries on.
+func (s *Store) flush() {
 	s.mu.Lock()
 	stamps := s.index.takeDirty()
 	s.mu.Unlock()
-	if len(stamps) == 0 {
+	sums := s.takePendingSums()
+	if len(stamps) == 0 && len(sums) == 0 {
 		return
 	}
-	if err := s.db.Update(putAtimes(stamps)); err != nil {
-		s.log.WithError(err).WithField("pieces", len(stamps)).Warn("record access times")
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if err := putAtimes(stamps)(tx); err != nil {
+			return err
+		}
+		for d, c := range sums {
+			if err := putSums(d, c)(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		s.log.WithError(err).WithFields(logrus.Fields{"pieces": len(stamps), "checksummed": len(sums)}).
+			Warn("record access times and block checksums")
 	}
 }
 

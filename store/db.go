@@ -21,9 +21,13 @@ const (
 	// BucketAtime records when complete pieces were last read: digest →
 	// unix seconds. It orders eviction across restarts.
 	BucketAtime = "atime"
+	// BucketBlocks records the checksums of complete pieces: digest → a
+	// CRC-32C per 64 KiB block. Reads check the blocks they read against
+	// them (see "Verification").
+	BucketBlocks = "blocks"
 )
 
-var buckets = []string{BucketPieces, BucketManifests, BucketTags, BucketAtime}
+var buckets = []string{BucketPieces, BucketManifests, BucketTags, BucketAtime, BucketBlocks}
 
 // ensureBuckets creates the buckets that db lacks, writing only if one is
 // missing.
@@ -71,6 +75,30 @@ func putRecord(bucket string, d meta.Digest, size int64) func(*bolt.Tx) error {
 	}
 }
 
+// putPiece returns a function that records the piece d of size bytes
+// complete, with the checksums of its blocks, in one transaction: a piece
+// is never recorded without them. It is idempotent, as db.Batch requires.
+func putPiece(d meta.Digest, size int64, sums []uint32) func(*bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		if err := tx.Bucket([]byte(BucketBlocks)).Put(d[:], encodeSums(sums)); err != nil {
+			return err
+		}
+		return tx.Bucket([]byte(BucketPieces)).Put(d[:], encodeSize(size))
+	}
+}
+
+// putSums returns a function that records the checksums of the piece d if
+// the piece is still recorded complete: checksums must not outlive their
+// piece's record. It is idempotent, as db.Batch requires.
+func putSums(d meta.Digest, sums []uint32) func(*bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		if tx.Bucket([]byte(BucketPieces)).Get(d[:]) == nil {
+			return nil
+		}
+		return tx.Bucket([]byte(BucketBlocks)).Put(d[:], encodeSums(sums))
+	}
+}
+
 // deleteRecord returns a function that removes d from bucket.
 func deleteRecord(bucket string, d meta.Digest) func(*bolt.Tx) error {
 	return func(tx *bolt.Tx) error {
@@ -91,17 +119,16 @@ func deleteKeys(bucket string, keys [][]byte) func(*bolt.Tx) error {
 	}
 }
 
-// deletePieces returns a function that removes the records and access
-// times of ds. It is idempotent, as db.Batch requires.
+// deletePieces returns a function that removes the records, access times
+// and checksums of ds. It is idempotent, as db.Batch requires.
 func deletePieces(ds ...meta.Digest) func(*bolt.Tx) error {
 	return func(tx *bolt.Tx) error {
-		pieces, atimes := tx.Bucket([]byte(BucketPieces)), tx.Bucket([]byte(BucketAtime))
-		for _, d := range ds {
-			if err := pieces.Delete(d[:]); err != nil {
-				return err
-			}
-			if err := atimes.Delete(d[:]); err != nil {
-				return err
+		for _, name := range []string{BucketPieces, BucketAtime, BucketBlocks} {
+			b := tx.Bucket([]byte(name))
+			for _, d := range ds {
+				if err := b.Delete(d[:]); err != nil {
+					return err
+				}
 			}
 		}
 		return nil

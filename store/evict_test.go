@@ -63,7 +63,8 @@ func checkBound(t *testing.T, s *Store, limit int64, after string) {
 }
 
 // checkConsistent fails the test unless every record of bucket pieces has
-// its file, every file has its record, and every access time its record.
+// its file and its checksums, every file has its record, and every access
+// time and every checksum record its piece's record.
 func checkConsistent(t *testing.T, s *Store) {
 	t.Helper()
 	onDisk := make(map[string]bool)
@@ -86,12 +87,16 @@ func checkConsistent(t *testing.T, s *Store) {
 		if err != nil {
 			return err
 		}
-		return tx.Bucket([]byte(BucketAtime)).ForEach(func(k, _ []byte) error {
+		err = tx.Bucket([]byte(BucketAtime)).ForEach(func(k, _ []byte) error {
 			if pieces.Get(k) == nil {
 				t.Errorf("access time of %x without its piece record", k)
 			}
 			return nil
 		})
+		if err != nil {
+			return err
+		}
+		return checkSumRecords(t, tx)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -99,6 +104,34 @@ func checkConsistent(t *testing.T, s *Store) {
 	for name := range onDisk {
 		t.Errorf("file %s without a record", name)
 	}
+}
+
+// checkSumRecords fails the test unless each record of bucket pieces has
+// one of bucket blocks, of 4 bytes per block, and each record of bucket
+// blocks one of bucket pieces.
+func checkSumRecords(t *testing.T, tx *bolt.Tx) error {
+	t.Helper()
+	pieces, blocks := tx.Bucket([]byte(BucketPieces)), tx.Bucket([]byte(BucketBlocks))
+	if blocks == nil {
+		t.Errorf("no bucket %s", BucketBlocks)
+		return nil
+	}
+	err := pieces.ForEach(func(k, v []byte) error {
+		size, _ := decodeSize(v)
+		if got, want := len(blocks.Get(k)), 4*int((size+bs-1)/bs); blocks.Get(k) == nil || got != want {
+			t.Errorf("record of %x with %d bytes of checksums (present %v), want %d", k, got, blocks.Get(k) != nil, want)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return blocks.ForEach(func(k, _ []byte) error {
+		if pieces.Get(k) == nil {
+			t.Errorf("checksums of %x without their piece record", k)
+		}
+		return nil
+	})
 }
 
 // TestDiskBoundHolds reads a working set three times the bound the way the
@@ -273,10 +306,10 @@ func TestFlushAtimes(t *testing.T) {
 	s := openT(t, t.TempDir(), Options{MaxBytes: 2 * size, clock: clock.Now})
 	a := putT(t, s, content(1, size))
 	b := putT(t, s, content(2, size))
-	s.flushAtimes()
+	s.flush()
 	clock.advance()
 	readAll(t, s, a, size)
-	s.flushAtimes()
+	s.flush()
 	if got, want := atimeOf(t, s, a), clock.Now().Unix(); got != want {
 		t.Errorf("access time of a read piece = %d, want %d", got, want)
 	}
@@ -284,7 +317,7 @@ func TestFlushAtimes(t *testing.T) {
 		t.Errorf("access time of an unread piece = %d, want %d (its commit)", got, want)
 	}
 	putT(t, s, content(3, size)) // evicts b
-	s.flushAtimes()
+	s.flush()
 	if got := atimeOf(t, s, b); got != 0 {
 		t.Errorf("evicted piece still has access time %d", got)
 	}

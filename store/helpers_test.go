@@ -129,7 +129,7 @@ func files(t *testing.T, dir, sub string) []string {
 }
 
 // checkAbsent checks that piece d is absent in every sense: not Has, no
-// record, and no file of any name under pieces/.
+// record, no checksums, and no file of any name under pieces/.
 func checkAbsent(t *testing.T, s *Store, d meta.Digest) {
 	t.Helper()
 	if s.Has(d) {
@@ -141,9 +141,13 @@ func checkAbsent(t *testing.T, s *Store, d meta.Digest) {
 	if got := files(t, s.Dir(), piecesDir); len(got) != 0 {
 		t.Errorf("files under pieces/ = %v, want none", got)
 	}
+	if _, ok := recordedSums(t, s, d); ok {
+		t.Errorf("bucket %s has checksums for %s, want none", BucketBlocks, d)
+	}
 }
 
-// checkComplete checks that piece d is complete and holds want.
+// checkComplete checks that piece d is complete, recorded with its
+// checksums, and holds want.
 func checkComplete(t *testing.T, s *Store, d meta.Digest, want []byte) {
 	t.Helper()
 	if !s.Has(d) {
@@ -152,6 +156,7 @@ func checkComplete(t *testing.T, s *Store, d meta.Digest, want []byte) {
 	if !recorded(t, s, BucketPieces, d) {
 		t.Errorf("bucket %s has no record for %s", BucketPieces, d)
 	}
+	checkSums(t, s, d, want)
 	if got := readAll(t, s, d, len(want)); string(got) != string(want) {
 		t.Errorf("ReadAt(%s) returned other bytes than were put", d)
 	}

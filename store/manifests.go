@@ -14,8 +14,10 @@ import (
 )
 
 // ErrCorrupt is wrapped by the errors of LoadManifest, ReadAt, Load and
-// Verify when a cached file does not hash to its digest. Those errors wrap
-// fs.ErrNotExist too: the file has been dropped, to be fetched again.
+// Verify when a cached file does not hash to its digest, or a block of a
+// piece read does not match its checksum (see "Verification"). Those
+// errors wrap fs.ErrNotExist too: the file has been dropped, to be fetched
+// again.
 var ErrCorrupt = errors.New("cached file does not match its digest")
 
 // SaveManifest stores data, the manifest with digest d, durably (the same

@@ -12,12 +12,13 @@ import (
 
 // ReadAt reads len(b) bytes of the complete piece want starting at offset
 // off, with the semantics of io.ReaderAt: fewer bytes come with io.EOF when
-// the piece ends first. The first read of a piece in this process hashes all
-// of it (see "Verification"). If the piece is not complete, is complete with
-// another size than want.Size (see "Sizes"), or its file turns out to be
-// missing, short or corrupt, the error wraps fs.ErrNotExist; in the last
-// case the piece is dropped first, so that Has reports false and the caller
-// fetches it again.
+// the piece ends first. It reads the blocks that cover the range whole and
+// checks each against its checksum before any of its bytes reach b (see
+// "Verification"). If the piece is not complete, is complete with another
+// size than want.Size (see "Sizes"), or its file turns out to be missing,
+// short or corrupt, the error wraps fs.ErrNotExist; in the last case the
+// piece is dropped first, so that Has reports false and the caller fetches
+// it again, and b holds none of its bytes.
 func (s *Store) ReadAt(want meta.Piece, b []byte, off int64) (int, error) {
 	d := want.Digest
 	if off < 0 {
@@ -32,39 +33,96 @@ func (s *Store) ReadAt(want meta.Piece, b []byte, off int64) (int, error) {
 		h(d)
 	}
 	n := min(int64(len(b)), max(pc.size-off, 0))
-	if n == 0 && len(b) > 0 {
-		return 0, io.EOF
+	if n == 0 {
+		if len(b) > 0 {
+			return 0, io.EOF
+		}
+		return 0, nil
 	}
-	if err := s.verifyOnce(pc); err != nil {
+	sums, err := s.blockSums(pc)
+	if err != nil {
 		return 0, err
 	}
-	got, err := s.pread(pc, b[:n], off)
-	if err == nil && n < int64(len(b)) {
-		err = io.EOF
+	if err := s.readBlocks(pc, sums, b[:n], off); err != nil {
+		return 0, err
 	}
-	return got, err
+	if n < int64(len(b)) {
+		return int(n), io.EOF
+	}
+	return int(n), nil
 }
 
-// pread fills p from the file of the pinned piece record pc, which says the
-// file holds enough bytes.
-func (s *Store) pread(pc *piece, p []byte, off int64) (int, error) {
-	d := pc.d
+// readBlocks fills p with the bytes at off of the pinned piece pc, whose
+// file holds enough bytes, checking every block it reads against sums. The
+// blocks that lie wholly inside p are read straight into it, in one pread;
+// a block p takes only part of (at either end) is read whole into a pooled
+// buffer and the part copied out. On a failed check p is cleared, so that
+// it holds no byte of the damaged piece, and the piece is dropped.
+func (s *Store) readBlocks(pc *piece, sums []uint32, p []byte, off int64) error {
 	f, release, err := s.files.acquire(pc)
 	if errors.Is(err, fs.ErrNotExist) {
-		return 0, s.lost(d, nil, err)
+		return s.lost(pc.d, nil, err)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("read piece %s: %w", d, err)
+		return fmt.Errorf("read piece %s: %w", pc.d, err)
 	}
 	defer release()
-	n, err := f.ReadAt(p, off)
-	if n == len(p) {
-		return n, nil
+	end := off + int64(len(p))
+	wholeEnd := end - end%blockSize // the last block boundary in p
+	if end == pc.size {
+		wholeEnd = end // the short last block is whole too
 	}
-	if err == nil || errors.Is(err, io.EOF) {
-		return n, s.lost(d, f, fmt.Errorf("file ends before byte %d: %w", off+int64(len(p)), io.ErrUnexpectedEOF))
+	for pos := off; pos < end && err == nil; {
+		i := pos / blockSize
+		start, stop := blockSpan(i, pc.size)
+		if pos == start && wholeEnd > start {
+			err = readChecked(f, p[start-off:wholeEnd-off], start, sums)
+			pos = wholeEnd
+			continue
+		}
+		err = readPart(f, p[pos-off:min(stop, end)-off], pos, start, stop, sums)
+		pos = min(stop, end)
 	}
-	return n, fmt.Errorf("read piece %s: %w", d, err)
+	if err != nil {
+		clear(p)
+	}
+	return s.checked(pc, f, err)
+}
+
+// readChecked fills b, whole blocks of a piece starting at the block
+// boundary off, from f, and checks them against the piece's checksums.
+func readChecked(f io.ReaderAt, b []byte, off int64, sums []uint32) error {
+	if err := readFull(f, b, off); err != nil {
+		return err
+	}
+	return checkBlocks(b, off/blockSize, sums)
+}
+
+// readPart fills dst with the bytes at pos of the block [start, stop) of a
+// piece, reading and checking the whole block.
+func readPart(f io.ReaderAt, dst []byte, pos, start, stop int64, sums []uint32) error {
+	buf := blockPool.Get().(*[blockSize]byte)
+	defer blockPool.Put(buf)
+	block := buf[:stop-start]
+	if err := readChecked(f, block, start, sums); err != nil {
+		return err
+	}
+	copy(dst, block[pos-start:])
+	return nil
+}
+
+// readFull fills b from f at off; a file that ends first is short, and the
+// error wraps io.ErrUnexpectedEOF.
+func readFull(f io.ReaderAt, b []byte, off int64) error {
+	n, err := f.ReadAt(b, off)
+	switch {
+	case n == len(b):
+		return nil
+	case err == nil || errors.Is(err, io.EOF):
+		return fmt.Errorf("file ends before byte %d: %w", off+int64(len(b)), io.ErrUnexpectedEOF)
+	default:
+		return err
+	}
 }
 
 // lost drops the piece d, whose file f (nil if it could not be opened) was

@@ -93,6 +93,9 @@ func (s *Store) reconcile(fresh bool) error {
 	if err != nil {
 		return err
 	}
+	if err := s.pruneSums(complete); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.index = loadIndex(complete, atimes)

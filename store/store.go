@@ -100,7 +100,8 @@ type Store struct {
 	closed bool           // set when Close begins; no operation starts afterwards
 	ops    sync.WaitGroup // one count per operation in progress; Close waits for zero
 
-	verifying singleflight.Group // first-read verifications, keyed by digest
+	verifying   singleflight.Group       // first reads' loads (or hashes) of block checksums, keyed by digest
+	pendingSums map[meta.Digest][]uint32 // guarded by mu: checksums for bucket blocks, written by flush
 
 	writingMu sync.Mutex // guards writing
 	writing   map[meta.Digest]bool
@@ -128,11 +129,12 @@ type Store struct {
 func Open(dir string, opts Options) (*Store, error) {
 	opts = opts.withDefaults()
 	s := &Store{
-		dir:     dir,
-		opts:    opts,
-		log:     opts.Log.WithField("cache_dir", dir),
-		index:   newIndex(),
-		writing: make(map[meta.Digest]bool),
+		dir:         dir,
+		opts:        opts,
+		log:         opts.Log.WithField("cache_dir", dir),
+		index:       newIndex(),
+		writing:     make(map[meta.Digest]bool),
+		pendingSums: make(map[meta.Digest][]uint32),
 	}
 	s.files = newFileCache(opts.OpenFiles, s.piecePath, s.isCurrent)
 	s.files.opened = opts.openHook
@@ -193,8 +195,8 @@ func (s *Store) now() int64 { return s.opts.clock().Unix() }
 
 func (s *Store) stripe(d meta.Digest) *sync.Mutex { return &s.stripes[d[0]] }
 
-// Close waits for the operations in progress, writes the access times not
-// yet written, and closes the open piece files and the database. Every
+// Close waits for the operations in progress, writes the access times and
+// checksums not yet written, and closes the open piece files and the database. Every
 // method called afterwards fails with an error wrapping ErrClosed (Has
 // reports false); Writers still open fail to commit. Close is idempotent;
 // later calls return the first call's result.
@@ -202,7 +204,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.beginClose()
 		s.flusher.stop()
-		s.flushAtimes()
+		s.flush()
 		s.files.close()
 		s.closeErr = errors.Join(s.closeDB(), s.unlock())
 	})

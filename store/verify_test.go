@@ -105,45 +105,46 @@ func TestGoodPieceServedAfterFirstRead(t *testing.T) {
 					t.Fatalf("read = %d bytes, %v; want a part of the piece", len(got), err)
 				}
 			}
-			if !verified(s, d) {
-				t.Error("piece not marked verified after a read")
+			if !sumsInMemory(s, d) {
+				t.Error("no checksums in memory after a read")
 			}
 		})
 	}
 }
 
-func verified(s *Store, d meta.Digest) bool {
+func sumsInMemory(s *Store, d meta.Digest) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	p, ok := s.index.get(d)
-	return ok && p.verified
+	return ok && p.sums != nil
 }
 
-// TestVerifiedOncePerProcess checks who is trusted: pieces this process
-// wrote, and pieces it has hashed; not pieces found at Open.
-func TestVerifiedOncePerProcess(t *testing.T) {
+// TestChecksumsLoadedOnFirstRead checks what a process holds in memory:
+// the checksums of the pieces it wrote, and of those it has read; not those
+// of pieces found at Open, which cost nothing until read.
+func TestChecksumsLoadedOnFirstRead(t *testing.T) {
 	dir := t.TempDir()
 	s := openT(t, dir, Options{})
 	put := putT(t, s, content(3, 100))
-	if !verified(s, put) {
-		t.Error("piece written by this process not marked verified")
+	if !sumsInMemory(s, put) {
+		t.Error("no checksums in memory for a piece written by this process")
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	s = openT(t, dir, Options{})
-	if verified(s, put) {
-		t.Error("piece found at Open marked verified before any read")
+	if sumsInMemory(s, put) {
+		t.Error("checksums in memory for a piece found at Open, before any read")
 	}
 	readAll(t, s, put, 100)
-	if !verified(s, put) {
-		t.Error("piece not marked verified after its first read")
+	if !sumsInMemory(s, put) {
+		t.Error("no checksums in memory after the piece's first read")
 	}
 }
 
-// TestLoadHashesEveryCall damages a piece after it was verified: Load still
+// TestLoadChecksEveryCall damages a piece after it was loaded: Load still
 // notices, since its caller keeps what it returns.
-func TestLoadHashesEveryCall(t *testing.T) {
+func TestLoadChecksEveryCall(t *testing.T) {
 	s := openT(t, t.TempDir(), Options{})
 	data := content(4, 2000)
 	d := putT(t, s, data)
@@ -238,6 +239,7 @@ func TestVerify(t *testing.T) {
 			t.Errorf("Has(piece %d) after Verify = %v, want %v", i, got, want)
 		}
 	}
+	s.flush() // the checksums of the pieces seed recorded without them
 	checkConsistent(t, s)
 	if recorded(t, s, BucketManifests, meta.Sum(m2)) {
 		t.Error("corrupt manifest still recorded")

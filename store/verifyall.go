@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -100,8 +101,15 @@ func (s *Store) verifyPieces(ctx context.Context, tally func(meta.Digest, error)
 }
 
 // verifyPiece hashes the file of the pinned piece p through a file of its
-// own, leaving the open-file cache to the reads.
+// own, leaving the open-file cache to the reads. The checksums of a good
+// file's blocks, computed in the same pass, are recorded if they are not
+// what bucket blocks holds: the piece was recorded by an older version, or
+// its checksums were garbled (which reads would have taken for damage).
 func (s *Store) verifyPiece(p *piece) error {
+	known, err := s.knownSums(p)
+	if err != nil {
+		return err
+	}
 	f, err := os.Open(s.piecePath(p.d))
 	if errors.Is(err, fs.ErrNotExist) {
 		return s.lost(p.d, nil, err)
@@ -110,7 +118,17 @@ func (s *Store) verifyPiece(p *piece) error {
 		return fmt.Errorf("verify piece %s: %w", p.d, err)
 	}
 	defer f.Close() // read-only: Close has nothing to report
-	return s.checked(p, f, checkFile(f, p.d, p.size))
+	sums, err := hashFile(f, p.d, p.size)
+	if err := s.checked(p, f, err); err != nil {
+		return err
+	}
+	if !slices.Equal(sums, known) {
+		if known != nil {
+			s.log.WithField("piece", p.d.String()).Warn("block checksums recorded for a good piece were wrong; recorded again")
+		}
+		s.recordSums(p, sums)
+	}
+	return nil
 }
 
 // isDamage reports whether err says a piece or manifest was dropped (or

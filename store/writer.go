@@ -17,6 +17,7 @@ type Writer struct {
 	size int64
 	f    *os.File // the .part file; nil once committed or aborted
 	n    int64    // bytes written so far
+	sums summer   // checksums of the blocks of the bytes written
 }
 
 // Create starts writing the piece with digest d, which must end up exactly
@@ -83,6 +84,10 @@ func (w *Writer) Write(p []byte) (int, error) {
 		return err
 	})
 	w.n += int64(n)
+	// Summed from the caller's bytes, which it verified, not read back
+	// from the file: a checksum of what the disk returns would vouch for
+	// whatever the disk got wrong.
+	_, _ = w.sums.Write(p[:n]) // a summer never fails
 	if err != nil {
 		return n, fmt.Errorf("write piece %s: %w", w.d, err)
 	}
@@ -106,7 +111,7 @@ func (w *Writer) Commit() error {
 		return fmt.Errorf("commit piece %s: %w", w.d, err)
 	}
 	defer w.s.leave()
-	if err := w.s.commitPiece(f, w.d, w.size); err != nil {
+	if err := w.s.commitPiece(f, w.d, w.size, w.sums.Sums()); err != nil {
 		return fmt.Errorf("commit piece %s: %w", w.d, err)
 	}
 	return nil
@@ -129,8 +134,9 @@ func (w *Writer) Abort() error {
 }
 
 // commitPiece runs the durability steps for the finished .part file f,
-// making room under the disk bound between the file's and the directory's.
-func (s *Store) commitPiece(f *os.File, d meta.Digest, size int64) error {
+// whose blocks have the checksums sums, making room under the disk bound
+// between the file's and the directory's.
+func (s *Store) commitPiece(f *os.File, d meta.Digest, size int64, sums []uint32) error {
 	part := f.Name()
 	if err := s.syncClose(f, size); err != nil {
 		s.remove(part)
@@ -148,20 +154,19 @@ func (s *Store) commitPiece(f *os.File, d meta.Digest, size int64) error {
 		s.remove(part)
 		return nil
 	}
-	if err := s.installRecord(part, d, size); err != nil {
+	if err := s.installRecord(part, d, size, sums); err != nil {
 		s.unreserve(size)
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// The caller verified the bytes, so a read need not hash them again.
-	s.index.commit(&piece{d: d, size: size, atime: s.now(), dirty: true, verified: true})
+	s.index.commit(&piece{d: d, size: size, atime: s.now(), dirty: true, sums: sums})
 	return nil
 }
 
-// installRecord renames part into place and records the piece; on failure
-// neither name is left.
-func (s *Store) installRecord(part string, d meta.Digest, size int64) error {
+// installRecord renames part into place and records the piece with its
+// checksums; on failure neither name is left.
+func (s *Store) installRecord(part string, d meta.Digest, size int64, sums []uint32) error {
 	final := s.piecePath(d)
 	if err := s.install(part, final); err != nil {
 		return err
@@ -169,7 +174,7 @@ func (s *Store) installRecord(part string, d meta.Digest, size int64) error {
 	// A file of an earlier copy may still be open in the cache; the
 	// rename unlinked it, and its space is freed once it is closed.
 	s.files.evict(d)
-	err := s.step(stepCommit, func() error { return s.db.Batch(putRecord(BucketPieces, d, size)) })
+	err := s.step(stepCommit, func() error { return s.db.Batch(putPiece(d, size, sums)) })
 	if err != nil {
 		s.remove(final)
 		return err

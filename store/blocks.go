@@ -1,0 +1,114 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"sync"
+
+	"github.com/piecefs/piecefs/meta"
+)
+
+// blockSize is the unit in which piece files are read and checked (see
+// "Verification"). Bucket blocks holds one checksum per block of this
+// size, so a store that changes it must record its checksums under
+// another bucket name.
+const blockSize = meta.DefaultBlockSize
+
+// castagnoli is the CRC-32C table; hash/crc32 computes it with the CPU's
+// CRC32 instruction where there is one.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// numBlocks returns how many blocks a piece of size bytes has; the last one
+// may be short.
+func numBlocks(size int64) int { return int((size + blockSize - 1) / blockSize) }
+
+// blockSpan returns the offsets [start, end) of block i of a piece of size
+// bytes.
+func blockSpan(i, size int64) (start, end int64) {
+	start = i * blockSize
+	return start, min(start+blockSize, size)
+}
+
+// summer computes the checksums of a piece's blocks from its bytes, given
+// in chunks of any size. The zero value is ready for use.
+type summer struct {
+	sums []uint32
+	crc  uint32 // of the fill bytes of the current block
+	fill int
+}
+
+// Write adds p to the bytes summed. It never fails.
+func (h *summer) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		k := min(len(p), blockSize-h.fill)
+		h.crc = crc32.Update(h.crc, castagnoli, p[:k])
+		h.fill += k
+		p = p[k:]
+		if h.fill == blockSize {
+			h.sums = append(h.sums, h.crc)
+			h.crc, h.fill = 0, 0
+		}
+	}
+	return n, nil
+}
+
+// Sums returns the checksums of the blocks written, the last one possibly
+// short; never nil.
+func (h *summer) Sums() []uint32 {
+	sums := append([]uint32{}, h.sums...)
+	if h.fill > 0 {
+		sums = append(sums, h.crc)
+	}
+	return sums
+}
+
+// sumBlocks returns the checksums of the blocks of the whole piece b.
+func sumBlocks(b []byte) []uint32 {
+	var h summer
+	_, _ = h.Write(b) // a summer never fails
+	return h.Sums()
+}
+
+// checkBlocks checks b, which holds whole blocks of a piece starting with
+// block first, against the piece's checksums sums. The error wraps
+// ErrCorrupt.
+func checkBlocks(b []byte, first int64, sums []uint32) error {
+	for i := first; len(b) > 0; i++ {
+		k := min(len(b), blockSize)
+		if got := crc32.Checksum(b[:k], castagnoli); got != sums[i] {
+			return fmt.Errorf("%w (block %d has checksum %08x, recorded %08x)", ErrCorrupt, i, got, sums[i])
+		}
+		b = b[k:]
+	}
+	return nil
+}
+
+// encodeSums returns the value bucket blocks holds for sums: 4 bytes
+// big-endian per block.
+func encodeSums(sums []uint32) []byte {
+	v := make([]byte, 0, 4*len(sums))
+	for _, c := range sums {
+		v = binary.BigEndian.AppendUint32(v, c)
+	}
+	return v
+}
+
+// decodeSums returns the checksums a value of bucket blocks holds for a
+// piece of size bytes, or false if the value has the wrong length.
+func decodeSums(v []byte, size int64) ([]uint32, bool) {
+	n := numBlocks(size)
+	if len(v) != 4*n {
+		return nil, false
+	}
+	sums := make([]uint32, n)
+	for i := range sums {
+		sums[i] = binary.BigEndian.Uint32(v[4*i:])
+	}
+	return sums, true
+}
+
+// blockPool holds buffers of one block, for reads of part of a block: the
+// block is read and checked whole, and the part copied out.
+var blockPool = sync.Pool{New: func() any { return new([blockSize]byte) }}
