@@ -94,12 +94,11 @@
 // cache, typically) and of CRC (hardware-accelerated, ~10 GB/s). A warm
 // 4 KiB random read takes ~10 µs here, against ~1.6 µs when a piece was
 // hashed once per process and then trusted (about 6 times; a 128 KiB read
-// about 2.3 times; BenchmarkReadAt, medians of 5 runs), which is still
-// small beside a FUSE round trip. Blocks that lie wholly inside the range
-// are read straight into the caller's buffer, in one pread; partial ones
-// go through a pool of block buffers, so reads do not allocate. If a check
-// fails, the caller's buffer is cleared, so it holds no byte of the
-// damaged piece. Load checks by CRC too rather than by sha256: for a 4 MiB
+// about 2.3 times; BenchmarkReadAt, medians of 5 runs). Blocks that lie
+// wholly inside the range are read straight into the caller's buffer, in
+// one pread; partial ones go through a pool of block buffers, so reads do
+// not allocate. If a check fails, the caller's buffer is cleared, so it
+// holds no byte of the damaged piece. Load checks by CRC too rather than by sha256: for a 4 MiB
 // piece the checks take ~0.2 ms against ~2.5 ms (BenchmarkCheck), and a
 // warm Load ~2.3 ms against ~4.4 ms (BenchmarkLoad).
 //
