@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io/fs"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -105,6 +106,8 @@ type blockingSink struct {
 	release chan struct{}
 	done    atomic.Bool
 }
+
+func (s *blockingSink) Load(meta.Piece) ([]byte, error) { return nil, fs.ErrNotExist }
 
 func (s *blockingSink) Put(meta.Digest, []byte) error {
 	close(s.entered)

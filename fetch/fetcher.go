@@ -16,10 +16,15 @@ import (
 	"github.com/piecefs/piecefs/meta"
 )
 
-// Sink persists verified piece bytes; *store.Store satisfies it. It is
-// declared here so that fetch does not import store.
+// Sink persists verified piece bytes and hands back what it holds;
+// *store.Store satisfies it. It is declared here so that fetch does not
+// import store. Load is asked before a request goes out, so that a piece a
+// reader missed just as another flight stored it is not fetched twice; it
+// returns the whole piece p, verified, or an error if the Sink does not hold
+// it at p's size.
 type Sink interface {
 	Put(d meta.Digest, data []byte) error
+	Load(p meta.Piece) ([]byte, error)
 }
 
 // Options configure a Fetcher. The zero value is usable.

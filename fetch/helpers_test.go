@@ -3,6 +3,7 @@ package fetch
 import (
 	"bytes"
 	"context"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -165,6 +166,16 @@ type recordingSink struct {
 	mu  sync.Mutex // guards got
 	got map[meta.Digest][]byte
 	err error
+}
+
+// Load hands back what was put, as a store would.
+func (s *recordingSink) Load(p meta.Piece) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b, ok := s.got[p.Digest]; ok && int64(len(b)) == p.Size {
+		return b, nil
+	}
+	return nil, fs.ErrNotExist
 }
 
 func (s *recordingSink) Put(d meta.Digest, data []byte) error {

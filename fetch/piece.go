@@ -71,19 +71,12 @@ func (f *Fetcher) getPiece(ctx context.Context, p meta.Piece) ([]byte, error) {
 	return f.getExact(ctx, meta.PiecePath(p.Digest), p.Size, p.Digest)
 }
 
-// loader is a Sink that can hand back what it stored, verified; *store.Store
-// is one.
-type loader interface {
-	Load(p meta.Piece) ([]byte, error)
-}
-
 // stored returns piece p from the Sink if the Sink has it.
 func (f *Fetcher) stored(p meta.Piece) ([]byte, bool) {
-	l, ok := f.opts.Sink.(loader)
-	if !ok {
+	if f.opts.Sink == nil {
 		return nil, false
 	}
-	b, err := l.Load(p)
+	b, err := f.opts.Sink.Load(p)
 	if err != nil || int64(len(b)) != p.Size {
 		return nil, false
 	}
