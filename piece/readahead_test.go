@@ -2,6 +2,7 @@ package piece
 
 import (
 	"context"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -146,3 +147,25 @@ func sameSet(got []int, want ...int) bool {
 }
 
 func runtimeYield() { time.Sleep(time.Millisecond) }
+
+// TestReadaheadRandomRarelyTriggers counts how often a random reader trips
+// readahead: random 4 KiB reads over a large file (1,000 pieces) now and
+// then land next to an earlier one, and must almost never pass for a
+// sequential stream.
+func TestReadaheadRandomRarelyTriggers(t *testing.T) {
+	ra, got, done := recorder(16)
+	defer done()
+	rng := rand.New(rand.NewPCG(7, 7))
+	const reads, pieces = 20000, 1000
+	sequential := 0
+	for range reads {
+		i := rng.IntN(pieces)
+		if ra.observe(i, i, pieces, false) {
+			sequential++
+		}
+	}
+	t.Logf("%d of %d random reads looked sequential; %d pieces prefetched", sequential, reads, len(got()))
+	if sequential > reads/1000 {
+		t.Errorf("%d of %d random reads looked sequential, want at most 0.1%%", sequential, reads)
+	}
+}
