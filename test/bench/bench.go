@@ -35,6 +35,8 @@ type bench struct {
 	piecefs, huge *piecefsMount
 	rclone        *rcloneMount  // nil when rclone is not installed
 	httpfs2       *httpfs2Mount // nil when httpfs2 is not installed
+	peerDir       string        // what serves httpfs2 its file; "" without httpfs2
+	peerSize      int64         // the size of that file
 	// The bytes-fetched rows mount through relays that count what the
 	// origin sends; countedHttpfs2 is nil with httpfs2.
 	countedPiecefs, countedHttpfs2 *counted
@@ -111,6 +113,7 @@ func (b *bench) setup(ctx context.Context) error {
 		{"build piecefs", b.build},
 		{"generate data", b.generate},
 		{"publish", b.publish},
+		{"prepare the httpfs2 file", b.preparePeer},
 		{"start the origin", b.startOrigin},
 		{"start the counting relays", b.startRelays},
 	}

@@ -66,10 +66,14 @@ func (b *bench) fetchedKiB(cs *counted, reads func(*os.File) (int, error)) measu
 	}
 }
 
-// randomReads makes fetchedReads 4 KiB reads at random aligned offsets,
-// the same ones every run.
-func (b *bench) randomReads(f *os.File) (int, error) {
-	blocks := b.data.bigSize / randomBlock
+// randomReads makes fetchedReads 4 KiB reads of f at random aligned
+// offsets, the same ones every run.
+func randomReads(f *os.File) (int, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	blocks := fi.Size() / randomBlock
 	if blocks == 0 {
 		return 0, fmt.Errorf("the big file is smaller than one block")
 	}
@@ -83,10 +87,14 @@ func (b *bench) randomReads(f *os.File) (int, error) {
 	return fetchedReads, nil
 }
 
-// oneByteRead reads one byte at oneByteOffset.
-func (b *bench) oneByteRead(f *os.File) (int, error) {
+// oneByteRead reads one byte of f at oneByteOffset.
+func oneByteRead(f *os.File) (int, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
 	var one [1]byte
-	if _, err := f.ReadAt(one[:], oneByteOffset(b.data.bigSize)); err != nil {
+	if _, err := f.ReadAt(one[:], oneByteOffset(fi.Size())); err != nil {
 		return 0, fmt.Errorf("read a byte of %s: %w", f.Name(), err)
 	}
 	return 1, nil
@@ -102,7 +110,7 @@ func (b *bench) fetchedSuite(ctx context.Context, t *table, cs *counted, c colum
 	for _, st := range []struct {
 		r     *row
 		reads func(*os.File) (int, error)
-	}{{t.fetchedRandom, b.randomReads}, {t.fetchedOne, b.oneByteRead}} {
+	}{{t.fetchedRandom, randomReads}, {t.fetchedOne, oneByteRead}} {
 		if err := b.onMountRepeat(ctx, st.r, c, cs, true, b.fetchedKiB(cs, st.reads)); err != nil {
 			return err
 		}

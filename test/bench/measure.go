@@ -54,8 +54,16 @@ var colName = [numCols]string{"piecefs", "baseline", "rclone", "httpfs2"}
 
 // readBig reads the big file and returns MiB/s.
 func (b *bench) readBig(ctx context.Context, m *mount) (float64, error) {
-	d, err := readSeq(ctx, m.path(bigName), b.data.bigSize, nil)
-	return mibps(b.data.bigSize, d), err
+	return readSized(b.data.bigSize)(ctx, m)
+}
+
+// readSized reads the big file of a mount where it holds size bytes, and
+// returns MiB/s.
+func readSized(size int64) measurement {
+	return func(ctx context.Context, m *mount) (float64, error) {
+		d, err := readSeq(ctx, m.path(bigName), size, nil)
+		return mibps(size, d), err
+	}
 }
 
 // rereadBig reads the big file twice, checking the bytes the first time,

@@ -99,26 +99,6 @@ func (s *rcloneMount) start(ctx context.Context, cold bool) (*mount, error) {
 		"--cache-dir", s.cache, "--log-level", "ERROR")
 }
 
-// httpfs2Mount mounts one file URL with httpfs2, which caches nothing and
-// verifies nothing: each read the kernel passes on is one range GET.
-type httpfs2Mount struct {
-	b   *bench
-	url string // of the original big file, at the origin or a relay
-	mnt string
-}
-
-func (s *httpfs2Mount) name() string { return "httpfs2" }
-
-// start mounts the file afresh; httpfs2 has no cache, so every mount is
-// cold. -f keeps it in the foreground; -c names where it sends its
-// messages (by default the system console).
-func (s *httpfs2Mount) start(ctx context.Context, _ bool) (*mount, error) {
-	if err := prepare("", s.mnt, false); err != nil {
-		return nil, err
-	}
-	return s.b.startSilent(ctx, s.mnt, s.b.tools.httpfs2, "-f", "-c", "/dev/stderr", s.url, s.mnt)
-}
-
 // startSilent starts a FUSE server that prints nothing when it is ready and
 // waits for its mountpoint to appear in the mount table.
 func (b *bench) startSilent(ctx context.Context, mnt, name string, args ...string) (*mount, error) {

@@ -120,7 +120,11 @@ func (b *bench) methodNotes() []string {
 		if b.origin.kind != "nginx" {
 			by = b.origin.srcBy
 		}
-		notes = append(notes, "httpfs2: `httpfs2 -f URL MOUNTPOINT` of the original big file served by "+by+"; no cache, nothing verified, so cold rows only; first byte from its mountpoint appearing")
+		file := "the original big file"
+		if b.peerSize < b.data.bigSize {
+			file = fmt.Sprintf("the first %d bytes of the big file (a copy: httpfs2 0.1.4 cannot mount a file of 2 GiB or more)", b.peerSize)
+		}
+		notes = append(notes, "httpfs2: `httpfs2 -f URL MOUNTPOINT` of "+file+", served by "+by+"; no cache, nothing verified, so cold rows only; first byte from its mountpoint appearing")
 	}
 	return notes
 }

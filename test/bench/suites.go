@@ -14,16 +14,16 @@ import (
 // coldSuite runs every cold measurement of s into column c: each run
 // starts with an empty cache directory.
 func (b *bench) coldSuite(ctx context.Context, t *table, s system, c column) error {
-	if err := b.coldReads(ctx, t, s, c); err != nil {
+	if err := b.coldReads(ctx, t, s, c, b.readBig); err != nil {
 		return err
 	}
 	return b.onMountRepeat(ctx, t.coldTar, c, s, true, onMountDir(b.tarTree))
 }
 
-// coldReads runs the cold measurements of the big file: sequential, first
-// byte, random.
-func (b *bench) coldReads(ctx context.Context, t *table, s system, c column) error {
-	if err := b.onMountRepeat(ctx, t.coldSeq, c, s, true, b.readBig); err != nil {
+// coldReads runs the cold measurements of the big file: sequential (with
+// seq), first byte, random.
+func (b *bench) coldReads(ctx context.Context, t *table, s system, c column, seq measurement) error {
+	if err := b.onMountRepeat(ctx, t.coldSeq, c, s, true, seq); err != nil {
 		return err
 	}
 	if err := b.ttfb(ctx, t.ttfb, c, s, bigName); err != nil {
