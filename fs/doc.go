@@ -20,8 +20,13 @@
 //
 // A mount serves one manifest, named by its digest, and the content it
 // names never changes. The kernel may therefore keep file pages for as long
-// as it likes (FOPEN_KEEP_CACHE) and hold entries and attributes for
-// [Options.CacheTimeout]: nothing can make them stale.
+// as it likes and hold entries and attributes for [Options.CacheTimeout]:
+// nothing can make them stale. A read-only open answers ENOSYS, so that the
+// kernel stops sending opens and releases at all (FUSE_NO_OPEN_SUPPORT);
+// files it then opens on its own keep their pages across opens
+// (FOPEN_KEEP_CACHE is the kernel's default for them). A walk that opens
+// every file saves two round trips a file: a cold tar of 20,000 small
+// files took 3.15 s instead of 3.82 s (medians of 3, local disk 2.38 s).
 //
 // # Read-only
 //

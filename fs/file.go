@@ -13,15 +13,21 @@ import (
 
 var _ = (gofs.NodeOpener)((*fileNode)(nil))
 
-// Open allows reading only. It keeps no handle: reads need nothing but the
-// entry. The bytes behind an entry are fixed by the manifest's digest, so
-// the kernel may keep the pages it has read across opens
-// (FOPEN_KEEP_CACHE); nothing can make them stale.
+// Open refuses writing and otherwise answers ENOSYS, which tells the
+// kernel (FUSE_NO_OPEN_SUPPORT, negotiated by go-fuse) to open files
+// without asking from then on: reads need nothing but the entry, and a
+// walk that opens every file (tar, a container start) saves a round trip
+// each, and the release that would follow. Files opened that way keep the
+// pages the kernel read across opens (the kernel's default for them is
+// FOPEN_KEEP_CACHE), which is right: the bytes behind an entry are fixed by
+// the manifest's digest, so nothing can make them stale. Write opens never
+// get this far once the kernel stops asking: the mount is read-only, so
+// the kernel refuses them itself (EROFS).
 func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
 		return nil, 0, syscall.EROFS
 	}
-	return nil, fuse.FOPEN_KEEP_CACHE, 0
+	return nil, 0, syscall.ENOSYS
 }
 
 var _ = (gofs.NodeReader)((*fileNode)(nil))
