@@ -14,9 +14,19 @@ import (
 )
 
 // memoryOverhead is what a mount needs beyond its memory tier, its
-// manifest and its inodes: pieces in flight and being persisted, FUSE
-// request buffers.
+// manifest, its inodes and the pieces in flight (inFlight): FUSE request
+// buffers, the runtime's own slack.
 const memoryOverhead = 32 << 20
+
+// inFlight is the room a mount needs for pieces that are in no tier yet:
+// the readahead's four prefetches and the four verified pieces waiting to
+// be written. Without it the collector runs without pause once the memory
+// tier is full: a 1 GiB cat with a 256 MiB tier and 4 MiB pieces went from
+// 268 to 308 MiB/s cold and from 852 to 1117 MiB/s warm with it (medians of
+// 3, interleaved), its peak RSS from 300 to 330 MiB. It is capped so that
+// pieces of tens of megabytes do not lift the bound far beyond the memory
+// tier.
+func inFlight(pieceSize int64) int64 { return min(8*pieceSize, 64<<20) }
 
 // memoryLimit keeps the Go memory limit at what the mount is meant to
 // use, so that the collector runs harder near the bound instead of letting
@@ -36,16 +46,16 @@ type memoryLimit struct {
 	log     logrus.FieldLogger
 }
 
-// newMemoryLimit sets the bound for a mount whose manifest of entries is
-// decoded, or returns nil, leaving the runtime alone, if the user set
+// newMemoryLimit sets the bound for a mount whose manifest of entries and
+// pieces of up to pieceSize bytes is decoded, or returns nil, leaving the runtime alone, if the user set
 // GOMEMLIMIT.
-func newMemoryLimit(memoryCache int64, entries int, log logrus.FieldLogger) *memoryLimit {
+func newMemoryLimit(memoryCache, pieceSize int64, entries int, log logrus.FieldLogger) *memoryLimit {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return nil
 	}
 	runtime.GC() // the encoded manifest and what decoding it left behind go
 	held := heldMemory()
-	l := &memoryLimit{base: held + memoryCache + memoryOverhead, entries: int64(entries), log: log}
+	l := &memoryLimit{base: held + memoryCache + memoryOverhead + inFlight(pieceSize), entries: int64(entries), log: log}
 	l.set(l.base)
 	log.WithFields(logrus.Fields{"bytes": l.base, "held": held}).Debug("Go memory limit set")
 	return l

@@ -24,10 +24,11 @@ func TestMemoryLimit(t *testing.T) {
 	old := debug.SetMemoryLimit(-1)
 	t.Cleanup(func() { debug.SetMemoryLimit(old) })
 	const cache, entries = 64 << 20, 100_000
-	l := newMemoryLimit(cache, entries, quietLog())
+	const pieceSize = 4 << 20
+	l := newMemoryLimit(cache, pieceSize, entries, quietLog())
 	got := debug.SetMemoryLimit(-1)
-	if got != l.base || got < heldMemory()/2+cache+memoryOverhead {
-		t.Fatalf("limit %d, base %d; want the held memory plus %d", got, l.base, cache+memoryOverhead)
+	if want := int64(cache + memoryOverhead + 8*pieceSize); got != l.base || got < heldMemory()/2+want {
+		t.Fatalf("limit %d, base %d; want the held memory plus %d", got, l.base, want)
 	}
 	stop := make(chan struct{})
 	done := make(chan struct{})
@@ -58,7 +59,7 @@ func waitLimit(t *testing.T, want int64) {
 func TestMemoryLimitGOMEMLIMIT(t *testing.T) {
 	t.Setenv("GOMEMLIMIT", "1GiB")
 	old := debug.SetMemoryLimit(-1)
-	l := newMemoryLimit(64<<20, 1000, quietLog())
+	l := newMemoryLimit(64<<20, 4<<20, 1000, quietLog())
 	if got := debug.SetMemoryLimit(-1); l != nil || got != old {
 		t.Errorf("limit %v → %d (was %d); want GOMEMLIMIT left alone", l, got, old)
 	}

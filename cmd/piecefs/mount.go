@@ -132,7 +132,7 @@ func mount(c mountConfig, log *logrus.Logger) error {
 	if err != nil {
 		return err
 	}
-	limit := newMemoryLimit(c.memoryCache, len(m.Entries), log)
+	limit := newMemoryLimit(c.memoryCache, m.PieceSize, len(m.Entries), log)
 	var mem piece.Memory // nil: --memory-cache 0 turns the tier off
 	if c.memoryCache > 0 {
 		mem = cache.New(c.memoryCache)
