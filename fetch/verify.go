@@ -92,11 +92,8 @@ const minBuffer = 64 << 10
 // buffer is then at most four times what has arrived).
 func grow(have int, hint int64) int {
 	next := max(2*have, minBuffer)
-	if hint > 0 && int64(next) < hint && int64(2*next) > hint {
+	if hint > 0 && int64(have) < hint && int64(2*next) > hint {
 		return int(hint) + 1 // room to see a body that runs past its length
-	}
-	if hint > 0 && int64(have) < hint && int64(next) >= hint {
-		return int(hint) + 1
 	}
 	return next
 }

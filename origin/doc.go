@@ -21,8 +21,8 @@
 // crash — sees the old file or the new one, never a partial one. Temporary
 // names begin with '.', so Handler never serves them; a crash can leave
 // them behind, and they are safe to delete when no publish is running.
-// Pieces and manifests are named by their sha256, which [Dir.PutPiece]
-// checks, so concurrent writers agree. An object already present is read
+// Pieces, block tables and manifests are named by their sha256, which
+// [Dir.PutPiece] and [Dir.PutBlocks] check, so concurrent writers agree. An object already present is read
 // and hashed before it is kept: one damaged in place, even at its right
 // size, is rewritten and counted in [Stats].Repaired.
 //
@@ -33,6 +33,6 @@
 // touched, so "..", encoded dots and directory listings cannot reach
 // anything. Files are opened without following symlinks and must be regular
 // files, so a symlink planted in the directory cannot expose a file outside
-// it. Pieces and manifests are served as immutable with a strong ETag, tags
-// as no-cache.
+// it. Pieces, block tables and manifests are served as immutable with a
+// strong ETag, tags as no-cache.
 package origin

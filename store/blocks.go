@@ -21,14 +21,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // numBlocks returns how many blocks a piece of size bytes has; the last one
 // may be short.
-func numBlocks(size int64) int { return int((size + blockSize - 1) / blockSize) }
-
-// blockSpan returns the offsets [start, end) of block i of a piece of size
-// bytes.
-func blockSpan(i, size int64) (start, end int64) {
-	start = i * blockSize
-	return start, min(start+blockSize, size)
-}
+func numBlocks(size int64) int { return meta.NumBlocks(size, blockSize) }
 
 // summer computes the checksums of a piece's blocks from its bytes, given
 // in chunks of any size. The zero value is ready for use.

@@ -74,7 +74,8 @@ func (s *Store) readBlocks(pc *piece, sums []uint32, p []byte, off int64) error 
 	}
 	for pos := off; pos < end && err == nil; {
 		i := pos / blockSize
-		start, stop := blockSpan(i, pc.size)
+		start, n := meta.BlockSpan(pc.size, blockSize, int(i))
+		stop := start + n
 		if pos == start && wholeEnd > start {
 			err = readChecked(f, p[start-off:wholeEnd-off], start, sums)
 			pos = wholeEnd
