@@ -80,13 +80,14 @@ func (s *Store) flush() {
 }
 
 // putAtimes records stamps, skipping pieces evicted or dropped since they
-// were taken: their records are gone, and an access time must not outlive
-// its piece's record.
+// were taken, and partial pieces with no block recorded yet: an access time
+// must not outlive, nor precede, its piece's record.
 func putAtimes(stamps []stamp) func(*bolt.Tx) error {
 	return func(tx *bolt.Tx) error {
 		pieces, atimes := tx.Bucket([]byte(BucketPieces)), tx.Bucket([]byte(BucketAtime))
+		partial := tx.Bucket([]byte(BucketPartial))
 		for _, st := range stamps {
-			if pieces.Get(st.d[:]) == nil {
+			if pieces.Get(st.d[:]) == nil && partial.Get(st.d[:]) == nil {
 				continue
 			}
 			if err := atimes.Put(st.d[:], encodeSize(st.atime)); err != nil {
@@ -97,15 +98,16 @@ func putAtimes(stamps []stamp) func(*bolt.Tx) error {
 	}
 }
 
-// loadAtimes returns the access times of the pieces in complete and deletes
-// the others (left by a reconcile that dropped their pieces, or malformed).
-func (s *Store) loadAtimes(complete map[meta.Digest]int64) (map[meta.Digest]int64, error) {
-	atimes := make(map[meta.Digest]int64, len(complete))
+// loadAtimes returns the access times of the pieces in kept (complete or
+// partial) and deletes the others (left by a reconcile that dropped their
+// pieces, or malformed).
+func (s *Store) loadAtimes(kept map[meta.Digest]bool) (map[meta.Digest]int64, error) {
+	atimes := make(map[meta.Digest]int64, len(kept))
 	var stale [][]byte
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket([]byte(BucketAtime)).ForEach(func(k, v []byte) error {
 			d, t, ok := parseRecord(k, v)
-			if _, kept := complete[d]; ok && kept {
+			if ok && kept[d] {
 				atimes[d] = t
 				return nil
 			}

@@ -65,18 +65,31 @@ func sumBlocks(b []byte) []uint32 {
 }
 
 // checkBlocks checks b, which holds whole blocks of a piece starting with
-// block first, against the piece's checksums sums. The error wraps
-// ErrCorrupt.
+// block first, against the piece's checksums sums. The error is a
+// *blockError.
 func checkBlocks(b []byte, first int64, sums []uint32) error {
 	for i := first; len(b) > 0; i++ {
 		k := min(len(b), blockSize)
 		if got := crc32.Checksum(b[:k], castagnoli); got != sums[i] {
-			return fmt.Errorf("%w (block %d has checksum %08x, recorded %08x)", ErrCorrupt, i, got, sums[i])
+			return &blockError{block: int(i), got: got, want: sums[i]}
 		}
 		b = b[k:]
 	}
 	return nil
 }
+
+// blockError says which block of a piece failed its check. It wraps
+// ErrCorrupt.
+type blockError struct {
+	block     int
+	got, want uint32
+}
+
+func (e *blockError) Error() string {
+	return fmt.Sprintf("%v (block %d has checksum %08x, recorded %08x)", ErrCorrupt, e.block, e.got, e.want)
+}
+
+func (e *blockError) Unwrap() error { return ErrCorrupt }
 
 // encodeSums returns the value bucket blocks holds for sums: 4 bytes
 // big-endian per block.

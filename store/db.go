@@ -25,9 +25,12 @@ const (
 	// CRC-32C per 64 KiB block. Reads check the blocks they read against
 	// them (see "Verification").
 	BucketBlocks = "blocks"
+	// BucketPartial records partial pieces: digest → size, a bitmap of the
+	// blocks on disk, and the CRC-32C of each (see "Partial pieces").
+	BucketPartial = "partial"
 )
 
-var buckets = []string{BucketPieces, BucketManifests, BucketTags, BucketAtime, BucketBlocks}
+var buckets = []string{BucketPieces, BucketManifests, BucketTags, BucketAtime, BucketBlocks, BucketPartial}
 
 // ensureBuckets creates the buckets that db lacks, writing only if one is
 // missing.
@@ -77,9 +80,14 @@ func putRecord(bucket string, d meta.Digest, size int64) func(*bolt.Tx) error {
 
 // putPiece returns a function that records the piece d of size bytes
 // complete, with the checksums of its blocks, in one transaction: a piece
-// is never recorded without them. It is idempotent, as db.Batch requires.
+// is never recorded without them. The transaction deletes the record of a
+// partial piece d too, whose file the caller then removes or has renamed.
+// It is idempotent, as db.Batch requires.
 func putPiece(d meta.Digest, size int64, sums []uint32) func(*bolt.Tx) error {
 	return func(tx *bolt.Tx) error {
+		if err := tx.Bucket([]byte(BucketPartial)).Delete(d[:]); err != nil {
+			return err
+		}
 		if err := tx.Bucket([]byte(BucketBlocks)).Put(d[:], encodeSums(sums)); err != nil {
 			return err
 		}
@@ -119,11 +127,20 @@ func deleteKeys(bucket string, keys [][]byte) func(*bolt.Tx) error {
 	}
 }
 
+// putPartial returns a function that records the blocks have of the
+// partial piece d. It is idempotent, as db.Batch requires.
+func putPartial(d meta.Digest, have *presence) func(*bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte(BucketPartial)).Put(d[:], encodePartial(have))
+	}
+}
+
 // deletePieces returns a function that removes the records, access times
-// and checksums of ds. It is idempotent, as db.Batch requires.
+// and checksums of ds, complete or partial. It is idempotent, as db.Batch
+// requires.
 func deletePieces(ds ...meta.Digest) func(*bolt.Tx) error {
 	return func(tx *bolt.Tx) error {
-		for _, name := range []string{BucketPieces, BucketAtime, BucketBlocks} {
+		for _, name := range []string{BucketPieces, BucketPartial, BucketAtime, BucketBlocks} {
 			b := tx.Bucket([]byte(name))
 			for _, d := range ds {
 				if err := b.Delete(d[:]); err != nil {

@@ -64,12 +64,12 @@ func (s *Store) shrinkToBound() error {
 	return nil
 }
 
-// evict deletes the pieces the index has let go of: first their records
-// and access times, in one transaction run by write, then their files, so
-// that a crash in between leaves files without records, which Open
-// removes, and never a record without its file. A victim committed again
-// since it was chosen is kept. If the transaction fails, the victims go
-// back into the index and nothing is deleted.
+// evict deletes the pieces, complete or partial, the index has let go of:
+// first their records and access times, in one transaction run by write,
+// then their files, so that a crash in between leaves files without
+// records, which Open removes, and never a record without its file. A
+// victim committed again since it was chosen is kept. If the transaction
+// fails, the victims go back into the index and nothing is deleted.
 func (s *Store) evict(victims []*piece, write func(func(*bolt.Tx) error) error) error {
 	if len(victims) == 0 {
 		return nil
@@ -88,8 +88,8 @@ func (s *Store) evict(victims []*piece, write func(func(*bolt.Tx) error) error) 
 	var bytes int64
 	for _, p := range gone {
 		s.files.evict(p.d) // so that the space is freed once no reader has the file open
-		s.unlink(p.d)
-		bytes += p.size
+		s.unlink(p)
+		bytes += s.heldBy(p)
 	}
 	s.log.WithFields(logrus.Fields{"pieces": len(gone), "bytes": bytes}).Debug("evicted least recently used pieces")
 	return nil
@@ -117,6 +117,10 @@ func (s *Store) lockStripes(ps []*piece) func() {
 }
 
 // notRecommitted returns the victims whose digest is not complete again.
+// A partial victim whose digest has a new partial piece (a Part created
+// since it was chosen, which cannot have recorded a block yet: its commit
+// waits for the reservation that is evicting) is still evicted, but its
+// file is kept for the new piece (see unlink).
 func (s *Store) notRecommitted(victims []*piece) []*piece {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -136,18 +140,36 @@ func (s *Store) restore(victims []*piece) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, p := range victims {
-		if _, back := s.index.get(p.d); !back {
+		if !s.index.known(p.d) {
 			p.dirty = false
 			s.index.addOldest(p)
 		}
 	}
 }
 
-// unlink removes the file of an evicted piece. A failure is logged: the
+func (s *Store) heldBy(p *piece) int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return p.held()
+}
+
+// unlink removes the file of an evicted piece, unless it is the partial
+// file of a new partial piece of the same digest. A failure is logged: the
 // record is gone already, so the file is unrecorded, and Open removes it.
-func (s *Store) unlink(d meta.Digest) {
-	err := s.step(stepUnlink, func() error { return os.Remove(s.piecePath(d)) })
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		s.log.WithError(err).WithField("piece", d.String()).Warn("remove evicted piece file")
+// The caller holds p's stripe.
+func (s *Store) unlink(p *piece) {
+	if p.part && s.hasPartial(p.d) {
+		return
 	}
+	err := s.step(stepUnlink, func() error { return os.Remove(s.pathOf(p)) })
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.log.WithError(err).WithField("piece", p.d.String()).Warn("remove evicted piece file")
+	}
+}
+
+func (s *Store) hasPartial(d meta.Digest) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := s.index.getPartial(d)
+	return ok
 }

@@ -63,7 +63,8 @@ func checkBound(t *testing.T, s *Store, limit int64, after string) {
 }
 
 // checkConsistent fails the test unless every record of bucket pieces has
-// its file and its checksums, every file has its record, and every access
+// its file and its checksums, every record of bucket partial its partial
+// file of the recorded size, every file has its record, and every access
 // time and every checksum record its piece's record.
 func checkConsistent(t *testing.T, s *Store) {
 	t.Helper()
@@ -73,7 +74,12 @@ func checkConsistent(t *testing.T, s *Store) {
 	}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		pieces := tx.Bucket([]byte(BucketPieces))
-		err := pieces.ForEach(func(k, _ []byte) error {
+		partial := tx.Bucket([]byte(BucketPartial))
+		err := checkPartialRecords(t, s, tx, onDisk)
+		if err != nil {
+			return err
+		}
+		err = pieces.ForEach(func(k, _ []byte) error {
 			d := meta.Digest(k)
 			if !onDisk[d.Hex()] {
 				t.Errorf("record of %s without its file", d)
@@ -88,7 +94,7 @@ func checkConsistent(t *testing.T, s *Store) {
 			return err
 		}
 		err = tx.Bucket([]byte(BucketAtime)).ForEach(func(k, _ []byte) error {
-			if pieces.Get(k) == nil {
+			if pieces.Get(k) == nil && partial.Get(k) == nil {
 				t.Errorf("access time of %x without its piece record", k)
 			}
 			return nil

@@ -25,8 +25,8 @@ import (
 // record it was opened for, and it is cached only while that record is
 // still the current one.
 type fileCache struct {
-	path    func(meta.Digest) string
-	current func(*piece) bool // reports whether p is still the index's record of p.d
+	path    func(*piece) string // the file of a piece record
+	current func(*piece) bool   // reports whether p is still the index's record of p.d
 
 	// opened, if set, runs after a file is opened and before it is cached;
 	// tests use it to put a drop and a commit in between.
@@ -47,7 +47,7 @@ type openFile struct {
 	refs int    // guarded by fileCache.mu
 }
 
-func newFileCache(n int, path func(meta.Digest) string, current func(*piece) bool) *fileCache {
+func newFileCache(n int, path func(*piece) string, current func(*piece) bool) *fileCache {
 	c := &fileCache{path: path, current: current}
 	lru, err := simplelru.NewLRU(n, c.onEvictLocked)
 	if err != nil {
@@ -81,7 +81,7 @@ func (c *fileCache) acquire(p *piece) (*os.File, func(), error) {
 	if of == nil {
 		// Open without the lock: a slow open must not stall hits on other
 		// files.
-		f, err := os.Open(c.path(p.d))
+		f, err := os.Open(c.path(p))
 		if err != nil {
 			return nil, nil, err
 		}

@@ -7,50 +7,78 @@ import (
 	"github.com/piecefs/piecefs/meta"
 )
 
-// piece is what the store knows in memory about one complete piece. Its
-// fields are guarded by Store.mu. It takes 104 bytes, and about 150 with
-// its map entry: a million pieces (terabytes of cache) cost about 150 MB,
-// plus the checksums of the pieces read (see "Verification").
+// piece is what the store knows in memory about one complete or partial
+// piece. Its fields are guarded by Store.mu. It takes 112 bytes, and about
+// 160 with its map entry: a million pieces (terabytes of cache) cost about
+// 160 MB, plus the checksums of the pieces read (see "Verification") and
+// the presences of the partial ones.
 type piece struct {
 	d     meta.Digest
 	size  int64
 	atime int64 // unix seconds of the last read or commit
-	pins  int   // reads and checks in progress; a pinned piece is never evicted
-	// sums are the checksums of the blocks, nil until this process
-	// commits or first reads the piece (see "Verification"). A slice
-	// once set is never written to, so a reader may use it after
+	pins  int   // reads, checks and open Parts; a pinned piece is never evicted
+	// sums are the checksums of the blocks of a complete piece, nil until
+	// this process commits or first reads it (see "Verification"). A
+	// slice once set is never written to, so a reader may use it after
 	// unlocking.
-	sums  []uint32
-	dirty bool // atime not yet written to bucket atime
+	sums []uint32
+	// have is, for a partial piece, its recorded blocks and their
+	// checksums (never nil); it is replaced, never changed.
+	have    *presence
+	writers int32 // open Parts of a partial piece
+	dirty   bool  // atime not yet written to bucket atime
+	// completed says a partial piece left the index because its digest
+	// was recorded complete (whatever became of that piece since).
+	completed bool
+	// part says the piece is partial: its file is <hex>.blocks. It is set
+	// when the piece is made and never changes (a partial piece that
+	// becomes complete is replaced by a new piece), so it may be read
+	// without the lock.
+	part bool
 
 	prev, next *piece // the LRU list of index; nil while not in an index
 }
 
-// index holds the complete pieces in least-recently-used order and their
-// total size. It does no I/O and no locking: Store.mu guards it.
+// held returns the bytes p takes under the disk bound: its size if it is
+// complete, the bytes of its recorded blocks if it is partial.
+func (p *piece) held() int64 {
+	if p.part {
+		return p.have.bytes
+	}
+	return p.size
+}
+
+// index holds the complete and partial pieces in one least-recently-used
+// order, and the bytes they take. It does no I/O and no locking: Store.mu
+// guards it. A digest has at most one piece in it, complete or partial.
 //
 // Every piece that becomes dirty is moved to the head, and taking the dirty
 // pieces clears them all, so the dirty pieces are always a prefix of the
 // list: a flush walks only them, not the whole index.
 type index struct {
-	pieces   map[meta.Digest]*piece
-	lru      piece // sentinel: lru.next is the most recently used, lru.prev the least
-	used     int64 // bytes of the pieces in the index
-	reserved int64 // bytes of commits that made room but are not recorded yet
+	pieces   map[meta.Digest]*piece // complete
+	partials map[meta.Digest]*piece // partial
+	lru      piece                  // sentinel: lru.next is the most recently used, lru.prev the least
+	used     int64                  // bytes the pieces in the index hold (see piece.held)
+	reserved int64                  // bytes of commits that made room but are not recorded yet
 }
 
 func newIndex() *index {
-	x := &index{pieces: make(map[meta.Digest]*piece)}
+	x := &index{pieces: make(map[meta.Digest]*piece), partials: make(map[meta.Digest]*piece)}
 	x.lru.next, x.lru.prev = &x.lru, &x.lru
 	return x
 }
 
-// loadIndex returns an index of the pieces in sizes, ordered by their
-// atimes (pieces without one count as least recently used).
-func loadIndex(sizes, atimes map[meta.Digest]int64) *index {
-	ps := make([]*piece, 0, len(sizes))
+// loadIndex returns an index of the complete pieces in sizes and the
+// partial pieces in partials, ordered by their atimes (pieces without one
+// count as least recently used).
+func loadIndex(sizes map[meta.Digest]int64, partials map[meta.Digest]*presence, atimes map[meta.Digest]int64) *index {
+	ps := make([]*piece, 0, len(sizes)+len(partials))
 	for d, size := range sizes {
 		ps = append(ps, &piece{d: d, size: size, atime: atimes[d]})
+	}
+	for d, have := range partials {
+		ps = append(ps, &piece{d: d, size: have.size, atime: atimes[d], have: have, part: true})
 	}
 	slices.SortFunc(ps, func(a, b *piece) int { return cmp.Compare(a.atime, b.atime) })
 	x := newIndex()
@@ -60,28 +88,55 @@ func loadIndex(sizes, atimes map[meta.Digest]int64) *index {
 	return x
 }
 
+// get returns the complete piece d.
 func (x *index) get(d meta.Digest) (*piece, bool) {
 	p, ok := x.pieces[d]
 	return p, ok
 }
 
+// getPartial returns the partial piece d.
+func (x *index) getPartial(d meta.Digest) (*piece, bool) {
+	p, ok := x.partials[d]
+	return p, ok
+}
+
+// known reports whether d has a piece in the index, complete or partial.
+func (x *index) known(d meta.Digest) bool {
+	return x.pieces[d] != nil || x.partials[d] != nil
+}
+
+// current reports whether p is the index's piece of its digest.
+func (x *index) current(p *piece) bool {
+	if p.part {
+		return x.partials[p.d] == p
+	}
+	return x.pieces[p.d] == p
+}
+
+func (x *index) mapOf(p *piece) map[meta.Digest]*piece {
+	if p.part {
+		return x.partials
+	}
+	return x.pieces
+}
+
 // add puts p at the head of the list, as the most recently used piece.
 func (x *index) add(p *piece) {
-	x.pieces[p.d] = p
-	x.used += p.size
+	x.mapOf(p)[p.d] = p
+	x.used += p.held()
 	x.linkAfter(p, &x.lru)
 }
 
 // addOldest puts p at the tail of the list, as the next piece to evict.
 func (x *index) addOldest(p *piece) {
-	x.pieces[p.d] = p
-	x.used += p.size
+	x.mapOf(p)[p.d] = p
+	x.used += p.held()
 	x.linkAfter(p, x.lru.prev)
 }
 
 func (x *index) remove(p *piece) {
-	delete(x.pieces, p.d)
-	x.used -= p.size
+	delete(x.mapOf(p), p.d)
+	x.used -= p.held()
 	x.unlink(p)
 }
 
@@ -140,10 +195,26 @@ func (x *index) reserve(size, limit int64) (victims []*piece, ok bool) {
 // unreserve releases a reservation that will not be recorded.
 func (x *index) unreserve(size int64) { x.reserved -= size }
 
-// commit turns the reservation for p into the complete piece p.
-func (x *index) commit(p *piece) {
-	x.reserved -= p.size
+// commit turns a reservation of reserved bytes into the complete piece p.
+func (x *index) commit(p *piece, reserved int64) {
+	x.reserved -= reserved
 	x.add(p)
+}
+
+// record turns a reservation of reserved bytes into the blocks that have
+// holds beyond those of the partial piece p, and records a use of p.
+func (x *index) record(p *piece, have *presence, reserved int64, now int64) {
+	x.reserved -= reserved
+	x.used += have.bytes - p.have.bytes
+	p.have = have
+	x.touch(p, now)
+}
+
+// forgetBlocks sets the recorded blocks of the partial piece p to have,
+// fewer than it had.
+func (x *index) forgetBlocks(p *piece, have *presence) {
+	x.used += have.bytes - p.have.bytes
+	p.have = have
 }
 
 // stamp is a piece's atime as bucket atime records it.
@@ -162,11 +233,14 @@ func (x *index) takeDirty() []stamp {
 	return stamps
 }
 
-// digests returns the digests of the pieces, most recently used first.
+// digests returns the digests of the complete pieces, most recently used
+// first.
 func (x *index) digests() []meta.Digest {
 	ds := make([]meta.Digest, 0, len(x.pieces))
 	for p := x.lru.next; p != &x.lru; p = p.next {
-		ds = append(ds, p.d)
+		if !p.part {
+			ds = append(ds, p.d)
+		}
 	}
 	return ds
 }

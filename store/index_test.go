@@ -93,7 +93,7 @@ func TestIndexCommitAfterReserve(t *testing.T) {
 	if _, ok := x.reserve(5, 100); !ok {
 		t.Fatal("reserve refused")
 	}
-	x.commit(&piece{d: dg(1), size: 5})
+	x.commit(&piece{d: dg(1), size: 5}, 5)
 	if x.used != 15 || x.reserved != 0 {
 		t.Errorf("used, reserved = %d, %d; want 15, 0", x.used, x.reserved)
 	}
@@ -137,7 +137,7 @@ func TestIndexTakeDirty(t *testing.T) {
 func TestLoadIndexOrdersByAtime(t *testing.T) {
 	sizes := map[meta.Digest]int64{dg(0): 1, dg(1): 1, dg(2): 1, dg(3): 1}
 	atimes := map[meta.Digest]int64{dg(0): 30, dg(1): 10, dg(3): 20} // dg(2): none, oldest
-	x := loadIndex(sizes, atimes)
+	x := loadIndex(sizes, nil, atimes)
 	want := []meta.Digest{dg(0), dg(3), dg(1), dg(2)}
 	if got := x.digests(); !slices.Equal(got, want) {
 		t.Errorf("order = %x, want %x", got, want)

@@ -18,12 +18,24 @@ const (
 	piecesDir    = "pieces"
 	manifestsDir = "manifests"
 	partSuffix   = ".part"
+	blocksSuffix = ".blocks" // a partial piece (see "Partial pieces")
 	jsonSuffix   = ".json"
 	probeName    = ".piecefs-probe"
 )
 
 func (s *Store) piecePath(d meta.Digest) string {
 	return filepath.Join(s.dir, filepath.FromSlash(meta.PiecePath(d)))
+}
+
+// partialPath is where the blocks of the partial piece d are kept.
+func (s *Store) partialPath(d meta.Digest) string { return s.piecePath(d) + blocksSuffix }
+
+// pathOf returns the file of p: its piece file, or its partial file.
+func (s *Store) pathOf(p *piece) string {
+	if p.part {
+		return s.partialPath(p.d)
+	}
+	return s.piecePath(p.d)
 }
 
 func (s *Store) manifestPath(d meta.Digest) string {

@@ -56,7 +56,8 @@ func (s *Store) pin(d meta.Digest, use bool) (*piece, error) {
 }
 
 // ErrSize is wrapped (with fs.ErrNotExist) by the error of a read that names
-// a complete piece with another size than the one stored.
+// a piece, complete or partial, with another size than the one stored, and
+// by the error of CreatePart for such a piece.
 var ErrSize = errors.New("the cache holds this digest with another size")
 
 // pinSized is pin for a read of want: a record of want's digest with another
@@ -69,11 +70,20 @@ func (s *Store) pinSized(want meta.Piece) (*piece, error) {
 	if err != nil {
 		return nil, err
 	}
-	if p.size != want.Size {
+	if err := sizeErr(p.size, want.Size); err != nil {
 		s.unpin(p)
-		return nil, fmt.Errorf("%w: %d bytes, the read wants %d: %w", ErrSize, p.size, want.Size, fs.ErrNotExist)
+		return nil, err
 	}
 	return p, nil
+}
+
+// sizeErr is the error of a read that wants a piece of want bytes from one
+// the store holds with size bytes, or nil if they are the same.
+func sizeErr(size, want int64) error {
+	if size == want {
+		return nil
+	}
+	return fmt.Errorf("%w: %d bytes, the read wants %d: %w", ErrSize, size, want, fs.ErrNotExist)
 }
 
 func (s *Store) unpin(p *piece) {

@@ -10,21 +10,23 @@ import (
 	"github.com/piecefs/piecefs/meta"
 )
 
-// ReadAt reads len(b) bytes of the complete piece want starting at offset
-// off, with the semantics of io.ReaderAt: fewer bytes come with io.EOF when
-// the piece ends first. It reads the blocks that cover the range whole and
-// checks each against its checksum before any of its bytes reach b (see
-// "Verification"). If the piece is not complete, is complete with another
-// size than want.Size (see "Sizes"), or its file turns out to be missing,
-// short or corrupt, the error wraps fs.ErrNotExist; in the last case the
-// piece is dropped first, so that Has reports false and the caller fetches
-// it again, and b holds none of its bytes.
+// ReadAt reads len(b) bytes of the piece want starting at offset off, with
+// the semantics of io.ReaderAt: fewer bytes come with io.EOF when the piece
+// ends first. The piece is complete, or partial with every block of the
+// range recorded (see "Partial pieces"). It reads the blocks that cover the
+// range whole and checks each against its checksum before any of its bytes
+// reach b (see "Verification"). If a block of the range is not on disk, if
+// the piece is held with another size than want.Size (see "Sizes"), or if
+// its file turns out to be missing, short or corrupt, the error wraps
+// fs.ErrNotExist; in the last case the piece (or the damaged block of a
+// partial piece) is dropped first, so that the caller fetches it again, and
+// b holds none of its bytes.
 func (s *Store) ReadAt(want meta.Piece, b []byte, off int64) (int, error) {
 	d := want.Digest
 	if off < 0 {
 		return 0, fmt.Errorf("read piece %s: negative offset %d", d, off)
 	}
-	pc, err := s.pinSized(want)
+	pc, have, err := s.pinRead(want, off, int64(len(b)))
 	if err != nil {
 		return 0, fmt.Errorf("read piece %s: %w", d, err)
 	}
@@ -39,8 +41,10 @@ func (s *Store) ReadAt(want meta.Piece, b []byte, off int64) (int, error) {
 		}
 		return 0, nil
 	}
-	sums, err := s.blockSums(pc)
-	if err != nil {
+	var sums []uint32
+	if have != nil {
+		sums = have.sums
+	} else if sums, err = s.blockSums(pc); err != nil {
 		return 0, err
 	}
 	if err := s.readBlocks(pc, sums, b[:n], off); err != nil {
@@ -61,7 +65,7 @@ func (s *Store) ReadAt(want meta.Piece, b []byte, off int64) (int, error) {
 func (s *Store) readBlocks(pc *piece, sums []uint32, p []byte, off int64) error {
 	f, release, err := s.files.acquire(pc)
 	if errors.Is(err, fs.ErrNotExist) {
-		return s.lost(pc.d, nil, err)
+		return s.lostPiece(pc, nil, err)
 	}
 	if err != nil {
 		return fmt.Errorf("read piece %s: %w", pc.d, err)
@@ -124,6 +128,14 @@ func readFull(f io.ReaderAt, b []byte, off int64) error {
 	default:
 		return err
 	}
+}
+
+// lostPiece is lost for the complete or partial piece p.
+func (s *Store) lostPiece(p *piece, f *os.File, cause error) error {
+	if p.part {
+		return s.lostPartial(p, cause)
+	}
+	return s.lost(p.d, f, cause)
 }
 
 // lost drops the piece d, whose file f (nil if it could not be opened) was

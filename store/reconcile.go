@@ -25,10 +25,13 @@ type area struct {
 	// (the directory's base name), or false for a name the store does not
 	// write.
 	parse func(dir, name string) (meta.Digest, bool)
+	// partials says the directories hold partial files, <name>.blocks,
+	// too (see "Partial pieces").
+	partials bool
 }
 
 func (s *Store) pieceArea() area {
-	return area{bucket: BucketPieces, dirs: s.pieceDirs, parse: parsePieceName}
+	return area{bucket: BucketPieces, dirs: s.pieceDirs, parse: parsePieceName, partials: true}
 }
 
 // pieceDirs returns pieces/ and its fan-out directories.
@@ -69,6 +72,12 @@ type found struct {
 	size int64
 }
 
+// scanned is what a scan of an area's directories found.
+type scanned struct {
+	files    map[meta.Digest]found // named by a digest
+	partials map[meta.Digest]found // partial files, <digest name>.blocks
+}
+
 // tally counts what reconciling an area did, for the log.
 type tally struct {
 	parts      int // temporary files removed
@@ -78,18 +87,29 @@ type tally struct {
 	unrecorded int // files removed for lacking a kept record
 }
 
-// reconcile brings disk and database into agreement (see "Crash safety")
-// and loads the index of complete pieces. fresh says the database was
-// started empty at this Open.
+// reconcile brings disk and database into agreement (see "Crash safety"
+// and "Partial pieces") and loads the index of complete and partial pieces.
+// fresh says the database was started empty at this Open.
 func (s *Store) reconcile(fresh bool) error {
-	complete, err := s.reconcileArea(s.pieceArea(), fresh)
+	complete, partialFiles, err := s.reconcileArea(s.pieceArea(), fresh)
 	if err != nil {
 		return err
 	}
-	if _, err := s.reconcileArea(s.manifestArea(), fresh); err != nil {
+	partials, err := s.reconcilePartials(complete, partialFiles, fresh)
+	if err != nil {
 		return err
 	}
-	atimes, err := s.loadAtimes(complete)
+	if _, _, err := s.reconcileArea(s.manifestArea(), fresh); err != nil {
+		return err
+	}
+	kept := make(map[meta.Digest]bool, len(complete)+len(partials))
+	for d := range complete {
+		kept[d] = true
+	}
+	for d := range partials {
+		kept[d] = true
+	}
+	atimes, err := s.loadAtimes(kept)
 	if err != nil {
 		return err
 	}
@@ -98,19 +118,22 @@ func (s *Store) reconcile(fresh bool) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.index = loadIndex(complete, atimes)
+	s.index = loadIndex(complete, partials, atimes)
 	return nil
 }
 
-// reconcileArea returns the sizes of the objects of a that remain recorded.
-// Records are deleted before files are removed, so a crash in between
-// leaves only files without records, which the next Open removes.
-func (s *Store) reconcileArea(a area, fresh bool) (map[meta.Digest]int64, error) {
+// reconcileArea returns the sizes of the objects of a that remain recorded,
+// and the partial files it found, which reconcilePartials matches with
+// their records. Records are deleted before files are removed, so a crash
+// in between leaves only files without records, which the next Open
+// removes.
+func (s *Store) reconcileArea(a area, fresh bool) (map[meta.Digest]int64, map[meta.Digest]found, error) {
 	var t tally
-	onDisk, err := s.scan(a, &t)
+	sc, err := s.scan(a, &t)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	onDisk := sc.files
 	var kept map[meta.Digest]int64
 	var bad []DroppedError
 	err = s.db.View(func(tx *bolt.Tx) (err error) {
@@ -132,7 +155,7 @@ func (s *Store) reconcileArea(a area, fresh bool) (map[meta.Digest]int64, error)
 	}
 	t.kept, t.dropped = len(kept), len(bad)
 	if err != nil {
-		return nil, fmt.Errorf("check %s records: %w", a.bucket, err)
+		return nil, nil, fmt.Errorf("check %s records: %w", a.bucket, err)
 	}
 	for _, f := range onDisk {
 		s.remove(f.path)
@@ -142,7 +165,7 @@ func (s *Store) reconcileArea(a area, fresh bool) (map[meta.Digest]int64, error)
 	if fresh && t.unrecorded > 0 {
 		s.logFresh(a.bucket, t.unrecorded)
 	}
-	return kept, nil
+	return kept, sc.partials, nil
 }
 
 // logTally reports a reconcile at Info when it had to repair something (a
@@ -163,28 +186,28 @@ func (s *Store) logTally(kind string, t tally) {
 }
 
 // scan removes temporary and stray files in the directories of a and
-// returns the files named by a digest.
-func (s *Store) scan(a area, t *tally) (map[meta.Digest]found, error) {
+// returns the files named by a digest, and the partial files.
+func (s *Store) scan(a area, t *tally) (scanned, error) {
+	sc := scanned{files: make(map[meta.Digest]found), partials: make(map[meta.Digest]found)}
 	dirs, err := a.dirs()
 	if err != nil {
-		return nil, err
+		return sc, err
 	}
-	onDisk := make(map[meta.Digest]found)
 	for _, dir := range dirs {
 		entries, err := os.ReadDir(dir)
 		if err != nil {
-			return nil, fmt.Errorf("scan %s: %w", dir, err)
+			return sc, fmt.Errorf("scan %s: %w", dir, err)
 		}
 		for _, e := range entries {
-			if err := s.scanEntry(a, dir, e, onDisk, t); err != nil {
-				return nil, fmt.Errorf("scan %s: %w", dir, err)
+			if err := s.scanEntry(a, dir, e, sc, t); err != nil {
+				return sc, fmt.Errorf("scan %s: %w", dir, err)
 			}
 		}
 	}
-	return onDisk, nil
+	return sc, nil
 }
 
-func (s *Store) scanEntry(a area, dir string, e fs.DirEntry, onDisk map[meta.Digest]found, t *tally) error {
+func (s *Store) scanEntry(a area, dir string, e fs.DirEntry, sc scanned, t *tally) error {
 	if !e.Type().IsRegular() {
 		return nil // the fan-out directories, and nothing the store writes
 	}
@@ -194,7 +217,14 @@ func (s *Store) scanEntry(a area, dir string, e fs.DirEntry, onDisk map[meta.Dig
 		t.parts++
 		return nil
 	}
-	d, ok := a.parse(filepath.Base(dir), e.Name())
+	into := sc.files
+	base, partial := strings.CutSuffix(e.Name(), blocksSuffix)
+	if partial && a.partials {
+		into = sc.partials
+	} else {
+		base = e.Name()
+	}
+	d, ok := a.parse(filepath.Base(dir), base)
 	if !ok {
 		s.remove(name)
 		t.stray++
@@ -204,7 +234,7 @@ func (s *Store) scanEntry(a area, dir string, e fs.DirEntry, onDisk map[meta.Dig
 	if err != nil {
 		return err
 	}
-	onDisk[d] = found{path: name, size: info.Size()}
+	into[d] = found{path: name, size: info.Size()}
 	return nil
 }
 

@@ -136,7 +136,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		writing:     make(map[meta.Digest]bool),
 		pendingSums: make(map[meta.Digest][]uint32),
 	}
-	s.files = newFileCache(opts.OpenFiles, s.piecePath, s.isCurrent)
+	s.files = newFileCache(opts.OpenFiles, s.pathOf, s.isCurrent)
 	s.files.opened = opts.openHook
 	if err := prepareDir(dir); err != nil {
 		return nil, err
@@ -175,16 +175,16 @@ func (s *Store) has(d meta.Digest) bool {
 }
 
 // isCurrent reports whether p is the index's record of its digest: a record
-// that was dropped or evicted is not, even if the digest was committed
-// again since.
+// that was dropped, evicted or (if partial) completed is not, even if the
+// digest was committed again since.
 func (s *Store) isCurrent(p *piece) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	q, ok := s.index.get(p.d)
-	return ok && q == p
+	return s.index.current(p)
 }
 
-// Bytes returns the total size of the complete pieces.
+// Bytes returns the bytes the disk bound counts: the total size of the
+// complete pieces and of the recorded blocks of the partial ones.
 func (s *Store) Bytes() int64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -196,9 +196,10 @@ func (s *Store) now() int64 { return s.opts.clock().Unix() }
 func (s *Store) stripe(d meta.Digest) *sync.Mutex { return &s.stripes[d[0]] }
 
 // Close waits for the operations in progress, writes the access times and
-// checksums not yet written, and closes the open piece files and the database. Every
-// method called afterwards fails with an error wrapping ErrClosed (Has
-// reports false); Writers still open fail to commit. Close is idempotent;
+// checksums not yet written, and closes the open piece files and the
+// database. Every method called afterwards fails with an error wrapping
+// ErrClosed (Has reports false); Writers and Parts still open fail to
+// commit, and the blocks those Parts wrote are lost. Close is idempotent;
 // later calls return the first call's result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {

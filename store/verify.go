@@ -11,14 +11,15 @@ import (
 )
 
 // checked acts on the outcome err of checking the file f of the pinned piece
-// p: nil stays nil, damage drops the piece (and says so), and any other
-// error is an I/O error, reported.
+// p: nil stays nil, damage drops the piece or, for a partial piece, the
+// damaged block (and says so), and any other error is an I/O error,
+// reported.
 func (s *Store) checked(p *piece, f *os.File, err error) error {
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, ErrCorrupt) || errors.Is(err, io.ErrUnexpectedEOF):
-		return s.lost(p.d, f, err)
+		return s.lostPiece(p, f, err)
 	default:
 		return fmt.Errorf("read piece %s: %w", p.d, err)
 	}

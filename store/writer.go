@@ -159,8 +159,9 @@ func (s *Store) commitPiece(f *os.File, d meta.Digest, size int64, sums []uint32
 		return err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.index.commit(&piece{d: d, size: size, atime: s.now(), dirty: true, sums: sums})
+	s.index.commit(&piece{d: d, size: size, atime: s.now(), dirty: true, sums: sums}, size)
+	s.mu.Unlock()
+	s.supersedeLocked(d)
 	return nil
 }
 
