@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"io/fs"
 	"os"
@@ -184,11 +185,37 @@ func copyTree(t *testing.T, src, dst string) {
 		if err != nil {
 			return err
 		}
-		return os.WriteFile(target, b, 0o600)
+		return writeSparse(target, b)
 	})
 	if err != nil {
 		t.Fatalf("copy %s to %s: %v", src, dst, err)
 	}
+}
+
+// writeSparse writes b to the new file name, leaving holes where b has
+// 4 KiB of zeros, so that a copy of a sparse partial file takes the room
+// the original does.
+func writeSparse(name string, b []byte) error {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	const page = 4096
+	zeros := make([]byte, page)
+	for off := 0; off < len(b); off += page {
+		chunk := b[off:min(off+page, len(b))]
+		if bytes.Equal(chunk, zeros[:len(chunk)]) {
+			continue
+		}
+		if _, err := f.WriteAt(chunk, int64(off)); err != nil {
+			return err
+		}
+	}
+	if err := f.Truncate(int64(len(b))); err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 func countFDs(t *testing.T) int {
