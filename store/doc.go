@@ -2,7 +2,9 @@
 // cache directory that survives restarts and crashes.
 //
 // Nothing wrong is ever served, nothing recorded is lost to a crash, and
-// nothing hangs: each of the sections below states how.
+// nothing hangs: each of the sections below states how. Besides complete
+// pieces, the store keeps verified blocks of pieces it holds only in part
+// (see "Partial pieces").
 //
 // # Layout
 //
@@ -13,25 +15,43 @@
 //	DIR/piecefs.db.corrupt-<time>  a damaged database, moved aside (see "Damage")
 //	DIR/pieces/ab/<hex>            complete pieces (ab = first two hex digits)
 //	DIR/pieces/ab/<hex>.part       a piece being written; never read, removed at start
+//	DIR/pieces/ab/<hex>.blocks     a partial piece: the piece's full size (sparse), some
+//	                               blocks recorded; never served as a complete piece
 //	DIR/manifests/<hex>.json       manifests seen (same durable write)
 //
 // <hex> is the 64 lowercase hex digits of the sha256 of the file's content.
 // Temporary manifest files end in ".part" too.
 //
-// The database has five buckets, created at open (see [BucketPieces],
-// [BucketManifests], [BucketTags], [BucketAtime], [BucketBlocks]):
+// The database has six buckets, created at open (see [BucketPieces],
+// [BucketManifests], [BucketTags], [BucketAtime], [BucketBlocks],
+// [BucketPartial]):
 //
 //	pieces     32 raw digest bytes → 8-byte big-endian size of a complete piece
 //	manifests  32 raw digest bytes → 8-byte big-endian size of a cached manifest
 //	tags       origin + "\x00" + tag → 32 raw digest bytes of the manifest
 //	atime      32 raw digest bytes → 8-byte big-endian unix seconds of the last read
+//	           of a complete or partial piece
 //	blocks     32 raw digest bytes → the CRC-32C (Castagnoli) of each 64 KiB block
 //	           of a complete piece, in order, 4 bytes big-endian each; the last
 //	           block may be short; a piece of 0 bytes has an empty value
+//	partial    32 raw digest bytes → for a partial piece of n blocks:
+//	             8 bytes   size of the piece, big-endian (not 0)
+//	             32 bytes  digest of the block table its blocks were verified
+//	                       against (meta.Piece.Blocks), zeros for none
+//	             (n+7)/8   bitmap: block i is on disk iff bit i%8 (least
+//	                       significant first) of byte i/8 is set; the bits
+//	                       past block n-1 are 0
+//	             4n bytes  the CRC-32C of each block, big-endian, 0 for a block
+//	                       not on disk
+//	           at least one block and not every block is on disk; any other
+//	           value is malformed
 //
 // A piece is complete if and only if it has a record in bucket pieces; its
-// file then exists and has that size. A record in bucket atime or blocks
-// exists only for a complete piece. Every piece this version commits has
+// file then exists and has that size. A piece is partial if and only if it
+// has a record in bucket partial; its .blocks file then exists and has the
+// piece's size. No digest has both. A record in bucket blocks exists only
+// for a complete piece, one in bucket atime only for a complete or partial
+// piece. Every piece this version commits has
 // its record in blocks, written in the same transaction as its record in
 // pieces; only a piece an older version recorded may lack one (see
 // "Verification"). The block size is fixed by the bucket: checksums of
@@ -48,6 +68,7 @@
 // was written and records nothing. The .part name is never read. When the disk
 // bound needs room, the commit evicts between the size check and the
 // rename (see "Disk bound"); an eviction deletes records before files.
+// Partial pieces follow an order of their own (see "Partial pieces").
 //
 // Open reconciles the directory with the database before anything is
 // served: it removes every .part file, drops every record whose file is
@@ -62,14 +83,87 @@
 // time share one database fsync; a lone commit waits out bbolt's batch delay
 // (10ms by default) first.
 //
+// # Partial pieces
+//
+// A reader that fetches ranges of a piece (blocks verified against the
+// piece's block table; see meta) keeps them through a [Part]:
+// [Store.CreatePart] opens the piece's partial file
+// DIR/pieces/ab/<hex>.blocks, creating it with the piece's full size
+// (sparse) if the piece has none yet; [Part.WriteAt] writes whole blocks at
+// their offsets and computes each block's CRC-32C from the caller's bytes;
+// [Part.Commit] records them. A block counts as on disk, and is served,
+// only once its record is committed, and its record is committed only
+// after its bytes are durable:
+//
+//  1. write the blocks into <hex>.blocks (the caller verified them);
+//  2. fsync the file, then close it;
+//  3. make room under the disk bound (see "Disk bound");
+//  4. if this is the file's first record, fsync its directory;
+//  5. record the blocks, those recorded before and these, in bucket
+//     partial (one transaction, bbolt's Batch).
+//
+// If the Part's blocks are the piece's last (every block is then on disk,
+// counting those other Parts recorded), Commit completes the piece instead,
+// as a [Writer]'s commit does: after step 3, rename <hex>.blocks to <hex>,
+// fsync the directory, and in one transaction record the piece in buckets
+// pieces and blocks (the checksums of all its blocks) and delete its record
+// in bucket partial. A Part that wrote the whole piece (the usual
+// whole-piece fetch) so takes exactly a Writer's steps and writes no
+// partial record. Before the rename, a piece put together from the blocks
+// of more than one Part, or whose blocks were verified against a block
+// table, is hashed whole against its digest (the sha256 of 4 MiB takes
+// ~2.5 ms, BenchmarkCheck): its callers checked blocks, not the piece, and
+// a block table that does not describe the piece would otherwise make a
+// complete piece of wrong bytes. A piece that does not hash right is
+// dropped, and the Commit fails with an error wrapping [ErrCorrupt]. A Part
+// of a piece without a block table that writes the whole piece vouches for
+// it, as a Writer's caller does.
+//
+// What a crash leaves is therefore, for each block, recorded with its bytes
+// durable, or not recorded: a crash before step 5 loses the Part's blocks
+// (their bytes stay in the file, unrecorded, until written again or the
+// file goes); a crash between a completion's rename and its transaction
+// loses the piece's recorded blocks too (the partial record has lost its
+// file, the renamed file has no record; Open removes both). A failure at
+// any step records nothing of the Part; a failure after a completion's
+// rename drops the partial piece.
+//
+// Several Parts of one piece may be open at once (concurrent ranged
+// fetches); a Part skips blocks already recorded, and once the piece is
+// complete writes nothing and commits as a no-op. [Part.Abort] forgets the
+// Part's blocks; the file goes when no block of it is recorded and no other
+// Part is open. A Part open at Close fails to commit.
+//
+// [Store.ReadAt] serves a range of a partial piece when every block that
+// covers it is recorded, reading and checking the blocks exactly as for a
+// complete piece (see "Verification"); otherwise it fails at once with an
+// error wrapping fs.ErrNotExist. [Store.Present] answers the same question
+// without reading. A block that fails its check is dropped from the record
+// (the piece's other blocks are good), a missing or short partial file drops
+// the partial piece, and the read fails as for a complete piece. A partial
+// piece's blocks are served only to readers that name the same size and the
+// same block table ([ErrOtherTable]): a block table is tied to a piece only
+// by the manifest that names both, and another origin's manifest may name
+// another one. [Store.Has] and [Store.Load] see complete pieces only.
+//
+// Open reconciles bucket partial with the .blocks files: a record that is
+// malformed, whose digest is complete, or whose file is missing or of
+// another size is dropped, then every .blocks file without a record is
+// removed, and the counts are logged as for pieces (kind "partial").
+//
+// Each partial piece costs, in memory, an index entry as a complete piece
+// does and, for n blocks, n/8 bytes of bitmap and 4n bytes of checksums:
+// 264 bytes for a 4 MiB piece, all loaded at Open. Partial pieces count
+// against the disk bound, which so bounds their number.
+//
 // # Verification
 //
 // No byte read from disk is served unchecked. The caller verifies a piece's
 // bytes against its sha256 before they reach the store (the fetcher hashes
-// bytes as they arrive). As a [Writer] takes them it computes the CRC-32C
-// of each block of [meta.DefaultBlockSize] (64 KiB; the last one may be
-// short) from those bytes, not from the disk, and the commit records the
-// checksums with the piece (see "Crash safety").
+// bytes as they arrive). As a [Writer] (or a [Part]) takes them it
+// computes the CRC-32C of each block of [meta.DefaultBlockSize] (64 KiB;
+// the last one may be short) from those bytes, not from the disk, and the
+// commit records the checksums with the piece (see "Crash safety").
 //
 // Every read checks what it reads, every time: [Store.ReadAt] reads the
 // blocks that cover its range whole (a 4 KiB read inside a block reads that
@@ -125,19 +219,25 @@
 //
 // # Disk bound
 //
-// With [Options.MaxBytes] set, the complete pieces take at most that many
-// bytes ([Store.Bytes]); manifests do not count and are never evicted. A
+// With [Options.MaxBytes] set, the complete pieces and the recorded blocks
+// of the partial ones take at most that many bytes ([Store.Bytes]);
+// manifests do not count and are never evicted. A partial piece counts the
+// bytes of its recorded blocks, which is what its sparse file takes but for
+// blocks written and not recorded (as by an aborted Part); it is evicted
+// like a complete piece, least recently used first. A
 // commit makes room before it records its piece, evicting the least
 // recently used pieces, so the bound holds whenever no commit is in
 // progress. It may be exceeded by one piece only: by a piece larger than
 // the bound, or when the pieces that would have to go are being read. A
 // piece being read (pinned by [Store.ReadAt], [Store.Load] or
-// [Store.Verify] while it runs) or being committed is never evicted; a
+// [Store.Verify] while it runs), being committed, or with a Part open is
+// never evicted; a
 // commit that would need to evict pinned pieces to stay within one piece
 // of the bound fails with an error wrapping [ErrFull]. A bound lowered
-// since the last run is applied at Open. Files being written (.part) are
-// not counted, and an evicted piece whose file cannot be removed has lost
-// its record already, so the next Open removes the file.
+// since the last run is applied at Open. Files being written (.part) and
+// blocks written but not yet committed are not counted, and an evicted
+// piece whose file cannot be removed has lost its record already, so the
+// next Open removes the file.
 //
 // Reads order the pieces in memory only. The order is written to bucket
 // atime every 30 seconds and at Close, in one transaction, and read back at
@@ -158,6 +258,15 @@
 //	  garbled                                with a wrong value: the piece dropped by the first read of that block, or fixed by Verify
 //	byte flipped in a manifest file          dropped by LoadManifest or VerifyManifests
 //	piece file without a record              removed at Open
+//	.blocks file without a partial record    removed at Open (a crash before a Part's first record,
+//	                                           or after a completion's transaction)
+//	.blocks file deleted, truncated or       its record dropped at Open (size check), or the partial
+//	  extended                                 piece dropped by the first read that meets it
+//	byte flipped in a .blocks file           that block dropped from the record by the first read of it
+//	partial record malformed, or for a       dropped at Open, with its .blocks file
+//	  digest recorded complete
+//	recorded blocks that do not make the     the partial piece dropped by the commit that would complete
+//	  piece (a wrong block table)              it (hashed against the digest); that commit fails
 //	database deleted                         empty database created; piece files removed (warning with the count)
 //	database corrupt (bbolt fails to open    moved aside to piecefs.db.corrupt-<unix time> (error logged), empty
 //	  it, tx.Check fails, or reading panics)   database created, piece files removed; fetched again
@@ -205,5 +314,8 @@
 // fails with an error wrapping [ErrClosed] (Has reports false) instead of
 // touching closed files or a closed database. A [Writer] belongs to one
 // goroutine. Only one Writer per piece can be open at a time; a second
-// Create for the same piece fails with an error wrapping [ErrBusy].
+// Create for the same piece fails with an error wrapping [ErrBusy]. A
+// [Part] belongs to one goroutine too, but any number of Parts of a piece
+// may be open, beside a Writer of it; whichever completes the piece first
+// wins, and the others' commits discard their blocks.
 package store
