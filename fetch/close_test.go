@@ -109,6 +109,8 @@ type blockingSink struct {
 
 func (s *blockingSink) Load(meta.Piece) ([]byte, error) { return nil, fs.ErrNotExist }
 
+func (s *blockingSink) Create(p meta.Piece) (Writer, error) { return newMemWriter(p, s.Put), nil }
+
 func (s *blockingSink) Put(meta.Digest, []byte) error {
 	close(s.entered)
 	<-s.release

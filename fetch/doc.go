@@ -21,12 +21,18 @@
 // checking each block against its hash as it arrives. A 206 must carry
 // exactly the range asked for (Content-Range, length) or the attempt fails
 // ([ErrContentRange]); a server that ignores Range and answers 200 with the
-// whole piece is served too, every block of it verified.
+// whole piece is served too, every block of it verified. A block that does
+// not match its hash fails the attempt, and with it only the reads of that
+// range: the piece's other blocks are fetched and served as usual.
 //
 // # Deduplication
 //
-// However many goroutines ask for the same piece, block table or block span
-// at once, one request goes to the origin and all of them share its result. The download runs on the
+// However many goroutines ask for the same piece or block table at once,
+// one request goes to the origin and all of them share its result. Blocks
+// are shared block by block: a Range call takes the blocks that a request
+// in flight (or one whose bytes are still being committed) already covers
+// from it, and requests only the runs of blocks that none covers, so
+// overlapping reads and prefetches never fetch a block twice. The download runs on the
 // fetcher's own lifetime, bounded by [Options.Timeout], not on the context
 // of whichever caller happened to ask first: a caller whose context ends
 // returns at once with that context's error while the download carries on
@@ -35,15 +41,23 @@
 //
 // # Persisting
 //
-// A verified piece is handed to [Options.Sink] (the store, which makes it
-// durable before it records it) in the background, at most four at a time;
+// Verified bytes go to [Options.Sink] (the store, which makes them durable
+// before it records them) through a [Writer] that fetch declares: Create,
+// then WriteAt at the bytes' offsets, then Commit, or Abort if the request
+// failed. A block span's blocks are written as each is verified, in whole
+// store blocks ([meta.DefaultBlockSize]), while the rest of the body is
+// still arriving; the commit (the store's fsync and its grouped database
+// transaction) runs after the callers have been answered, so no read waits
+// for it, and Close waits for it. A whole piece (version 1) is written and
+// committed in the background once verified, at most four at a time;
 // callers are served from the bytes meanwhile, and a caller that asks again
 // during the write gets them from memory rather than from a second request.
 // With all four writes busy, the flight writes before it returns, so a disk
 // slower than the network slows reads instead of growing memory. Sink
 // failures (a full disk) are logged and otherwise ignored: the bytes are good
-// and the read that asked for them is served. Once Close has begun, verified
-// pieces are no longer written (they are fetched again when next read).
+// and the read that asked for them is served. Once Close has begun, whole
+// pieces are no longer written (they are fetched again when next read);
+// block spans already received are committed.
 //
 // # Retries
 //

@@ -12,20 +12,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sync/singleflight"
-
-	"github.com/piecefs/piecefs/meta"
 )
-
-// Sink persists verified piece bytes and hands back what it holds;
-// *store.Store satisfies it. It is declared here so that fetch does not
-// import store. Load is asked before a request goes out, so that a piece a
-// reader missed just as another flight stored it is not fetched twice; it
-// returns the whole piece p, verified, or an error if the Sink does not hold
-// it at p's size.
-type Sink interface {
-	Put(d meta.Digest, data []byte) error
-	Load(p meta.Piece) ([]byte, error)
-}
 
 // Options configure a Fetcher. The zero value is usable.
 type Options struct {
@@ -45,7 +32,7 @@ type Options struct {
 	// instead of waiting out Timeout; 0 means Timeout/Attempts, at least
 	// 100ms.
 	StallTimeout time.Duration
-	// Sink receives every verified piece; nil persists nothing.
+	// Sink receives every verified piece and block; nil persists nothing.
 	Sink Sink
 	// Log receives retries and Sink failures; nil discards.
 	Log logrus.FieldLogger
@@ -62,6 +49,7 @@ type Fetcher struct {
 	flights   singleflight.Group
 	pending   *persisting // verified pieces on their way to the Sink
 	tables    *tables     // verified block tables
+	ranges    *ranges     // block ranges being fetched or persisted
 
 	life   context.Context // ends at Close; every fetch runs under it
 	cancel context.CancelFunc
@@ -80,7 +68,7 @@ func New(origin string, opts Options) (*Fetcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &Fetcher{base: base, client: opts.Client, opts: withDefaults(opts), log: opts.Log, pending: newPersisting(), tables: newTables()}
+	f := &Fetcher{base: base, client: opts.Client, opts: withDefaults(opts), log: opts.Log, pending: newPersisting(), tables: newTables(), ranges: newRanges()}
 	if f.client == nil {
 		f.client, f.ownClient = NewClient(), true
 	}

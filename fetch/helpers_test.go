@@ -3,6 +3,7 @@ package fetch
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -178,6 +179,9 @@ func (s *recordingSink) Load(p meta.Piece) ([]byte, error) {
 	return nil, fs.ErrNotExist
 }
 
+func (s *recordingSink) Create(p meta.Piece) (Writer, error) { return newMemWriter(p, s.Put), nil }
+
+// Put records a commit: data is the whole piece if every byte was written.
 func (s *recordingSink) Put(d meta.Digest, data []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -187,3 +191,43 @@ func (s *recordingSink) Put(d meta.Digest, data []byte) error {
 	s.got[d] = bytes.Clone(data)
 	return s.err
 }
+
+// memWriter is a Writer into memory whose Commit hands the piece to commit
+// if every byte of it was written, and fails otherwise with errPartial
+// unless commit is given the bytes written so far by a partial sink.
+type memWriter struct {
+	p      meta.Piece
+	buf    []byte
+	have   map[int64]int64 // offset → length of each write
+	commit func(meta.Digest, []byte) error
+}
+
+func newMemWriter(p meta.Piece, commit func(meta.Digest, []byte) error) *memWriter {
+	return &memWriter{p: p, buf: make([]byte, p.Size), have: make(map[int64]int64), commit: commit}
+}
+
+func (w *memWriter) WriteAt(b []byte, off int64) (int, error) {
+	if off%meta.DefaultBlockSize != 0 || (len(b)%meta.DefaultBlockSize != 0 && off+int64(len(b)) != w.p.Size) || off+int64(len(b)) > w.p.Size {
+		return 0, fmt.Errorf("write of %d bytes at %d: not whole store blocks of a piece of %d", len(b), off, w.p.Size)
+	}
+	w.have[off] = int64(len(b))
+	return copy(w.buf[off:], b), nil
+}
+
+// written returns the bytes written, in order, as a map of offsets.
+func (w *memWriter) complete() bool {
+	var n int64
+	for _, l := range w.have {
+		n += l
+	}
+	return n == w.p.Size
+}
+
+func (w *memWriter) Commit() error {
+	if !w.complete() {
+		return nil // a partial piece: nothing a whole-piece recorder keeps
+	}
+	return w.commit(w.p.Digest, w.buf)
+}
+
+func (w *memWriter) Abort() error { return nil }

@@ -1,6 +1,7 @@
 package fetch
 
 import (
+	"errors"
 	"sync"
 
 	"github.com/sirupsen/logrus"
@@ -42,7 +43,7 @@ func (p *persisting) get(d meta.Digest, size int64) ([]byte, bool) {
 // discarded and fetched again when next read. Reads are served from the
 // bytes meanwhile, and durability is the Sink's own ordering, so returning
 // before the write is done weakens nothing.
-func (f *Fetcher) persist(d meta.Digest, data []byte) {
+func (f *Fetcher) persist(p meta.Piece, data []byte) {
 	if f.opts.Sink == nil {
 		return
 	}
@@ -51,7 +52,7 @@ func (f *Fetcher) persist(d meta.Digest, data []byte) {
 	default:
 		f.pending.slots <- struct{}{} // background writes free slots without waiting on anything
 		if !f.closing() {
-			f.put(d, data)
+			f.put(p, data)
 		}
 		<-f.pending.slots
 		return
@@ -61,13 +62,13 @@ func (f *Fetcher) persist(d meta.Digest, data []byte) {
 		return
 	}
 	f.pending.mu.Lock()
-	f.pending.data[d] = data
+	f.pending.data[p.Digest] = data
 	f.pending.mu.Unlock()
 	go func() {
 		defer f.wg.Done()
-		f.put(d, data)
+		f.put(p, data)
 		f.pending.mu.Lock()
-		delete(f.pending.data, d)
+		delete(f.pending.data, p.Digest)
 		f.pending.mu.Unlock()
 		<-f.pending.slots
 	}()
@@ -76,9 +77,22 @@ func (f *Fetcher) persist(d meta.Digest, data []byte) {
 // put writes one piece to the Sink. A failure (a full disk, say) is logged
 // and otherwise ignored: the bytes are good, and the read that asked for
 // them should not fail because they could not also be cached.
-func (f *Fetcher) put(d meta.Digest, data []byte) {
-	if err := f.opts.Sink.Put(d, data); err != nil {
-		f.log.WithFields(logrus.Fields{"piece": d.String(), "size": len(data)}).WithError(err).
-			Warn("fetch: could not persist a verified piece; it is served from memory only")
+func (f *Fetcher) put(p meta.Piece, data []byte) {
+	w, err := f.opts.Sink.Create(p)
+	if err == nil {
+		if _, err = w.WriteAt(data, 0); err == nil {
+			err = w.Commit()
+		} else {
+			err = errors.Join(err, w.Abort())
+		}
 	}
+	if err != nil {
+		f.sinkFailed(p, err)
+	}
+}
+
+// sinkFailed logs that verified bytes of p could not be persisted.
+func (f *Fetcher) sinkFailed(p meta.Piece, err error) {
+	f.log.WithFields(logrus.Fields{"piece": p.Digest.String(), "size": p.Size}).WithError(err).
+		Warn("fetch: could not persist verified bytes; they are served from memory only")
 }

@@ -61,7 +61,7 @@ func (f *Fetcher) flight(p meta.Piece) ([]byte, error) {
 	return run(f.life, f, p.Digest.String(), func(ctx context.Context) ([]byte, error) {
 		data, err := f.getPiece(ctx, p)
 		if err == nil {
-			f.persist(p.Digest, data)
+			f.persist(p, data)
 		}
 		return data, err
 	})

@@ -189,6 +189,8 @@ type gatedSink struct {
 	release chan struct{}
 }
 
+func (s *gatedSink) Create(p meta.Piece) (Writer, error) { return newMemWriter(p, s.Put), nil }
+
 func (s *gatedSink) Put(d meta.Digest, data []byte) error {
 	<-s.release
 	return s.recordingSink.Put(d, data)

@@ -39,44 +39,190 @@ func (s Span) valid() error {
 	return nil
 }
 
-// Range returns the bytes of span s, every block of them verified against
-// its hash in bs (the piece's verified block table, from Blocks), fetched
-// with one HTTP Range request. A server that ignores Range and sends the
-// whole piece (200) is served too: all of it is verified block by block and
-// the span's bytes are returned. A 206 whose Content-Range is not exactly
-// the span is a failed attempt, as is a block that does not match its hash.
+// Range returns bytes [off, off+n) of piece p, every block of them
+// verified against its hash in p's block table (see Blocks), cut into
+// blocks of blockSize bytes as a version 2 manifest says. The range must
+// begin at a block boundary and end at one or at the piece's end.
 //
-// Concurrent calls for the same span share one request, which runs on the
-// fetcher's lifetime as Piece's do. The returned slice is shared between
-// those callers and must not be modified.
-func (f *Fetcher) Range(ctx context.Context, s Span, bs meta.Blocks) ([]byte, error) {
-	if err := s.valid(); err != nil {
-		return nil, fmt.Errorf("fetch range of piece %s: %w", s.Piece.Digest, err)
+// Blocks that a request in flight is already fetching are taken from it;
+// the others are fetched with one HTTP Range request per run of adjacent
+// blocks (see getRange), which runs on the fetcher's lifetime as Piece's
+// downloads do, and are handed to the Sink as they are verified. If ctx
+// ends first, Range returns ctx's error and the requests go on for the
+// others. The returned slice may be shared with other callers and must
+// not be modified.
+func (f *Fetcher) Range(ctx context.Context, p meta.Piece, blockSize, off, n int64) ([]byte, error) {
+	s, err := spanOf(p, blockSize, off, n)
+	if err != nil {
+		return nil, fmt.Errorf("fetch range of piece %s: %w", p.Digest, err)
 	}
+	bs, err := f.Blocks(ctx, p, blockSize)
+	if err != nil {
+		return nil, err
+	}
+	b, err := f.fetchSpan(ctx, s, bs)
+	if err != nil {
+		return nil, fmt.Errorf("fetch piece %s bytes %d-%d: %w", p.Digest, off, off+n-1, err)
+	}
+	return b, nil
+}
+
+// spanOf returns the blocks that [off, off+n) of p covers exactly.
+func spanOf(p meta.Piece, blockSize, off, n int64) (Span, error) {
+	if blockSize <= 0 || off < 0 || n <= 0 || off > p.Size-n || off%blockSize != 0 || (off+n)%blockSize != 0 && off+n != p.Size {
+		return Span{}, fmt.Errorf("bytes [%d, +%d) are not whole blocks of %d of a piece of %d bytes", off, n, blockSize, p.Size)
+	}
+	first, last := meta.BlocksOf(off, n, blockSize)
+	s := Span{Piece: p, BlockSize: blockSize, First: first, Last: last}
+	return s, s.valid()
+}
+
+// fetchSpan returns the verified bytes of span s, joining the flights that
+// cover some of its blocks and starting flights for the rest.
+//
+// A joined flight that failed may have failed on a block outside s (a
+// prefetch of a wider span meeting a corrupt block): then s's blocks are
+// asked for once more on their own, so that a bad block fails only the
+// reads that need it.
+func (f *Fetcher) fetchSpan(ctx context.Context, s Span, bs meta.Blocks) ([]byte, error) {
 	if len(bs) != meta.NumBlocks(s.Piece.Size, s.BlockSize) {
-		return nil, fmt.Errorf("fetch range of piece %s: a table of %d hashes for %d blocks", s.Piece.Digest, len(bs), meta.NumBlocks(s.Piece.Size, s.BlockSize))
+		return nil, fmt.Errorf("a table of %d hashes for %d blocks", len(bs), meta.NumBlocks(s.Piece.Size, s.BlockSize))
 	}
-	off, n := s.Bytes()
-	key := fmt.Sprintf("range/%s/%d/%d-%d", s.Piece.Digest.Hex(), s.BlockSize, s.First, s.Last)
-	ch := f.flights.DoChan(key, func() (any, error) {
-		return run(f.life, f, fmt.Sprintf("piece %s bytes %d-%d", s.Piece.Digest, off, off+n-1), func(ctx context.Context) ([]byte, error) {
-			return f.getRange(ctx, s, bs)
-		})
-	})
-	select {
-	case r := <-ch:
-		if r.Err != nil {
-			return nil, fmt.Errorf("fetch piece %s bytes %d-%d: %w", s.Piece.Digest, off, off+n-1, r.Err)
+	for again := true; ; again = false {
+		parts, started := f.ranges.claim(s)
+		for _, fl := range started {
+			f.start(fl, bs)
 		}
-		return r.Val.([]byte), nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("fetch piece %s bytes %d-%d: %w", s.Piece.Digest, off, off+n-1, ctx.Err())
+		failed, err := wait(ctx, parts)
+		switch {
+		case err == nil:
+			return assemble(s, parts), nil
+		case failed == nil || !again || within(failed.span, s):
+			return nil, err
+		}
 	}
 }
 
-func (f *Fetcher) getRange(ctx context.Context, s Span, bs meta.Blocks) ([]byte, error) {
+// within reports whether span a lies inside span b.
+func within(a, b Span) bool { return a.First >= b.First && a.Last <= b.Last }
+
+// wait waits for the flights parts and returns the first that failed, with
+// its error, or ctx's error.
+func wait(ctx context.Context, parts []*rangeFlight) (*rangeFlight, error) {
+	for _, fl := range parts {
+		select {
+		case <-fl.done:
+			if fl.err != nil {
+				return fl, fl.err
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return nil, nil
+}
+
+// assemble returns the bytes of s from the flights that cover it, in
+// order: the flight's own slice when one flight covers exactly s.
+func assemble(s Span, parts []*rangeFlight) []byte {
+	if len(parts) == 1 && parts[0].span.First == s.First && parts[0].span.Last == s.Last {
+		return parts[0].data
+	}
 	off, n := s.Bytes()
-	resp, err := f.send(ctx, f.url(meta.PiecePath(s.Piece.Digest)), fmt.Sprintf("bytes=%d-%d", off, off+n-1))
+	out := make([]byte, 0, n)
+	for _, fl := range parts {
+		flOff, flN := fl.span.Bytes()
+		lo, hi := max(off, flOff), min(off+n, flOff+flN)
+		out = append(out, fl.data[lo-flOff:hi-flOff]...)
+	}
+	return out
+}
+
+// start runs the flight fl in the background: the request, with retries,
+// then the commit of what it wrote to the Sink. Close waits for it, and
+// cancels its request.
+func (f *Fetcher) start(fl *rangeFlight, bs meta.Blocks) {
+	if err := f.begin(); err != nil {
+		f.ranges.finish(fl, nil, err)
+		f.ranges.remove(fl)
+		return
+	}
+	go func() {
+		defer f.wg.Done()
+		w := f.create(fl.span.Piece)
+		off, n := fl.span.Bytes()
+		what := fmt.Sprintf("piece %s bytes %d-%d", fl.span.Piece.Digest, off, off+n-1)
+		data, err := run(f.life, f, what, func(ctx context.Context) ([]byte, error) {
+			return f.getRange(ctx, fl.span, bs, w)
+		})
+		f.ranges.finish(fl, data, err)
+		f.settle(w, fl.span.Piece, err)
+		f.ranges.remove(fl)
+	}()
+}
+
+// create opens a Sink writer for p, or returns nil if there is no Sink or
+// it cannot take p (logged: the bytes are served all the same).
+func (f *Fetcher) create(p meta.Piece) *sinkWriter {
+	if f.opts.Sink == nil {
+		return nil
+	}
+	w, err := f.opts.Sink.Create(p)
+	if err != nil {
+		f.sinkFailed(p, err)
+		return nil
+	}
+	return &sinkWriter{w: w}
+}
+
+// settle commits what w took if the fetch succeeded, and aborts it
+// otherwise. A flight that was done when Close began still commits: its
+// blocks are written already, and Close waits for the commit.
+func (f *Fetcher) settle(w *sinkWriter, p meta.Piece, fetchErr error) {
+	if w == nil {
+		return
+	}
+	var err error
+	if fetchErr != nil || w.err != nil {
+		err = errors.Join(w.err, w.w.Abort())
+	} else {
+		err = w.w.Commit()
+	}
+	if err != nil {
+		f.sinkFailed(p, err)
+	}
+}
+
+// sinkWriter is a Sink's Writer that stops taking bytes after its first
+// failure, which settle reports.
+type sinkWriter struct {
+	w   Writer
+	err error
+}
+
+func (s *sinkWriter) writeAt(b []byte, off int64) {
+	if s == nil || s.err != nil {
+		return
+	}
+	_, s.err = s.w.WriteAt(b, off)
+}
+
+// getRange fetches span s with one Range request (a plain GET when s is
+// the whole piece) and returns its bytes,
+// writing each store block of them to w as soon as it is verified. A
+// server that ignores Range and sends the whole piece (200) is served too:
+// all of it is verified block by block (and written), and the span's bytes
+// are returned. A 206 whose Content-Range is not exactly the span is a
+// failed attempt, as is a block that does not match its hash.
+func (f *Fetcher) getRange(ctx context.Context, s Span, bs meta.Blocks, w *sinkWriter) ([]byte, error) {
+	off, n := s.Bytes()
+	// The whole piece is asked for without Range: a plain GET, which any
+	// cache on the way keeps and serves as it is.
+	byteRange := ""
+	if n < s.Piece.Size {
+		byteRange = fmt.Sprintf("bytes=%d-%d", off, off+n-1)
+	}
+	resp, err := f.send(ctx, f.url(meta.PiecePath(s.Piece.Digest)), byteRange)
 	if err != nil {
 		return nil, err
 	}
@@ -86,13 +232,13 @@ func (f *Fetcher) getRange(ctx context.Context, s Span, bs meta.Blocks) ([]byte,
 		if err := checkContentRange(resp, off, n, s.Piece.Size); err != nil {
 			return nil, err
 		}
-		return readBlocks(resp.Body, s, bs)
+		return readBlocks(resp.Body, s, bs, w)
 	default: // 200: the whole piece
 		if resp.ContentLength >= 0 && resp.ContentLength != s.Piece.Size {
 			return nil, fmt.Errorf("%w: %d bytes, want the piece's %d", ErrLength, resp.ContentLength, s.Piece.Size)
 		}
 		whole := Span{Piece: s.Piece, BlockSize: s.BlockSize, First: 0, Last: len(bs) - 1}
-		b, err := readBlocks(resp.Body, whole, bs)
+		b, err := readBlocks(resp.Body, whole, bs, w)
 		if err != nil {
 			return nil, err
 		}
@@ -115,9 +261,14 @@ func checkContentRange(resp *http.Response, off, n, size int64) error {
 
 // readBlocks reads the blocks of span s from r, which must hold exactly
 // them, verifying each against bs as it arrives, and returns their bytes.
-func readBlocks(r io.Reader, s Span, bs meta.Blocks) ([]byte, error) {
+// Verified bytes go to w (which may be nil) in whole store blocks
+// (meta.DefaultBlockSize, the Sink's unit), as soon as a store block is
+// complete; a span that does not begin on a store block's boundary writes
+// from the first one it reaches.
+func readBlocks(r io.Reader, s Span, bs meta.Blocks, w *sinkWriter) ([]byte, error) {
 	off, n := s.Bytes()
 	buf := make([]byte, n)
+	written := (off + meta.DefaultBlockSize - 1) / meta.DefaultBlockSize * meta.DefaultBlockSize
 	for k := s.First; k <= s.Last; k++ {
 		boff, blen := meta.BlockSpan(s.Piece.Size, s.BlockSize, k)
 		block := buf[boff-off : boff-off+blen]
@@ -129,6 +280,10 @@ func readBlocks(r io.Reader, s Span, bs meta.Blocks) ([]byte, error) {
 		}
 		if meta.Digest(sha256.Sum256(block)) != bs[k] {
 			return nil, fmt.Errorf("%w: block %d of piece %s", ErrCorrupt, k, s.Piece.Digest)
+		}
+		if end := boff + blen; end > written && (end%meta.DefaultBlockSize == 0 || end == s.Piece.Size) {
+			w.writeAt(buf[written-off:end-off], written)
+			written = end
 		}
 	}
 	if err := expectEOF(r, n); err != nil {

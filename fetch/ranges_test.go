@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"strconv"
 	"sync"
@@ -99,12 +100,11 @@ func TestRange(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			o := rangeOrigin(t, p, data, table, tt.answer)
 			f := newFetcher(t, o.URL, Options{Attempts: 2})
-			bs, err := f.Blocks(context.Background(), p, testBlock)
-			if err != nil {
+			if _, err := f.Blocks(context.Background(), p, testBlock); err != nil {
 				t.Fatal(err)
 			}
 			s := Span{Piece: p, BlockSize: testBlock, First: tt.first, Last: tt.last}
-			got, err := f.Range(context.Background(), s, bs)
+			got, err := fetchSpanOf(f, s)
 			off, n := s.Bytes()
 			switch {
 			case tt.wantErr == errNotFound:
@@ -143,10 +143,7 @@ func TestRangeSharedAndRanged(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			bs, err := f.Blocks(context.Background(), p, testBlock)
-			if err == nil {
-				_, err = f.Range(context.Background(), s, bs)
-			}
+			_, err := fetchSpanOf(f, s)
 			errs <- err
 		}()
 	}
@@ -207,4 +204,174 @@ func TestBlocks(t *testing.T) {
 			t.Errorf("%d requests for three lookups of one table, want 1", hits)
 		}
 	})
+}
+
+// fetchSpanOf fetches the bytes of span s with Range.
+func fetchSpanOf(f *Fetcher, s Span) ([]byte, error) {
+	off, n := s.Bytes()
+	return f.Range(context.Background(), s.Piece, s.BlockSize, off, n)
+}
+
+// TestRangeJoinsOverlappingFlights: a read of blocks that a wider request
+// in flight covers waits for it instead of asking again, and a read that
+// reaches past it asks only for the blocks beyond.
+func TestRangeJoinsOverlappingFlights(t *testing.T) {
+	p, data, table := blockPiece()
+	var mu sync.Mutex
+	var asked []string
+	release := make(chan struct{})
+	o := rangeOrigin(t, p, data, table, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		asked = append(asked, r.Header.Get("Range"))
+		mu.Unlock()
+		<-release
+		serveRange(data)(w, r)
+	})
+	f := newFetcher(t, o.URL, Options{})
+	if _, err := f.Blocks(context.Background(), p, testBlock); err != nil {
+		t.Fatal(err)
+	}
+	wide := Span{Piece: p, BlockSize: testBlock, First: 0, Last: 2}
+	errs := make(chan error, 3)
+	go func() { _, err := fetchSpanOf(f, wide); errs <- err }()
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(asked) == 1 })
+	results := make(chan []byte, 2)
+	for _, s := range []Span{{Piece: p, BlockSize: testBlock, First: 1, Last: 2}, {Piece: p, BlockSize: testBlock, First: 2, Last: 4}} {
+		go func() {
+			b, err := fetchSpanOf(f, s)
+			errs <- err
+			if err == nil {
+				off, n := s.Bytes()
+				if !bytes.Equal(b, data[off:off+n]) {
+					b = nil
+				}
+			}
+			results <- b
+		}()
+	}
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(asked) == 2 })
+	time.Sleep(20 * time.Millisecond) // a third request, if any, would show now
+	close(release)
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		if b := <-results; b == nil {
+			t.Error("a joined read returned other bytes than the piece's")
+		}
+	}
+	want := []string{fmt.Sprintf("bytes=0-%d", 3*testBlock-1), fmt.Sprintf("bytes=%d-%d", 3*testBlock, len(data)-1)}
+	if fmt.Sprint(asked) != fmt.Sprint(want) {
+		t.Errorf("requests %q, want %q", asked, want)
+	}
+}
+
+// TestRangeSink: verified blocks reach the Sink at their offsets and are
+// committed; a span whose block fails verification commits nothing.
+func TestRangeSink(t *testing.T) {
+	p, data, table := blockPiece()
+	for _, tt := range []struct {
+		name   string
+		served []byte
+		want   map[int64]int64 // offset → length written
+	}{
+		{"verified", data, map[int64]int64{1 * testBlock: testBlock, 2 * testBlock: testBlock}},
+		{"corrupt", corrupt(data), nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sink := &partSink{}
+			o := rangeOrigin(t, p, data, table, serveRange(tt.served))
+			f := newFetcher(t, o.URL, Options{Sink: sink, Attempts: 1})
+			_, err := fetchSpanOf(f, Span{Piece: p, BlockSize: testBlock, First: 1, Last: 2})
+			if (err != nil) != (tt.want == nil) {
+				t.Fatalf("Range: %v", err)
+			}
+			f.Close() // the commit runs after Range returns; Close waits for it
+			if fmt.Sprint(sink.committed) != fmt.Sprint(tt.want) {
+				t.Errorf("committed %v, want %v", sink.committed, tt.want)
+			}
+			for off, n := range sink.committed {
+				if !bytes.Equal(sink.w.buf[off:off+n], data[off:off+n]) {
+					t.Errorf("bytes at %d are not the piece's", off)
+				}
+			}
+		})
+	}
+}
+
+// partSink keeps one writer and what its Commit made durable.
+type partSink struct {
+	w         *memWriter
+	committed map[int64]int64
+}
+
+func (s *partSink) Load(meta.Piece) ([]byte, error) { return nil, fs.ErrNotExist }
+
+func (s *partSink) Create(p meta.Piece) (Writer, error) {
+	s.w = newMemWriter(p, nil)
+	return partCommitter{s}, nil
+}
+
+type partCommitter struct{ s *partSink }
+
+func (c partCommitter) WriteAt(b []byte, off int64) (int, error) { return c.s.w.WriteAt(b, off) }
+func (c partCommitter) Commit() error                            { c.s.committed = c.s.w.have; return nil }
+func (c partCommitter) Abort() error                             { return nil }
+
+// waitFor polls cond for up to 5 s.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestRangeCorruptBlockFailsOnlyItsReads: a read of good blocks that joins
+// a wider flight failing on a corrupt block is asked for again on its own
+// and served; the read of the corrupt block fails.
+func TestRangeCorruptBlockFailsOnlyItsReads(t *testing.T) {
+	p, data, table := blockPiece()
+	bad := bytes.Clone(data)
+	bad[3*testBlock+5] ^= 1
+	release := make(chan struct{})
+	var once sync.Once
+	o := rangeOrigin(t, p, data, table, func(w http.ResponseWriter, r *http.Request) {
+		once.Do(func() { <-release }) // hold the first (wide) request until the reader has joined it
+		serveRange(bad)(w, r)
+	})
+	f := newFetcher(t, o.URL, Options{Attempts: 1})
+	if _, err := f.Blocks(context.Background(), p, testBlock); err != nil {
+		t.Fatal(err)
+	}
+	wideErr := make(chan error, 1)
+	go func() {
+		_, err := fetchSpanOf(f, Span{Piece: p, BlockSize: testBlock, First: 0, Last: 4})
+		wideErr <- err
+	}()
+	waitFor(t, func() bool { return o.hits.Load() == 2 })
+	good := make(chan error, 1)
+	go func() {
+		b, err := fetchSpanOf(f, Span{Piece: p, BlockSize: testBlock, First: 1, Last: 2})
+		if err == nil && !bytes.Equal(b, data[testBlock:3*testBlock]) {
+			err = errors.New("other bytes")
+		}
+		good <- err
+	}()
+	time.Sleep(20 * time.Millisecond) // let it join the wide flight
+	close(release)
+	if err := <-wideErr; !errors.Is(err, ErrCorrupt) {
+		t.Errorf("the span with the corrupt block: %v, want ErrCorrupt", err)
+	}
+	if err := <-good; err != nil {
+		t.Errorf("good blocks that joined the failing flight: %v, want their bytes", err)
+	}
+	if _, err := fetchSpanOf(f, Span{Piece: p, BlockSize: testBlock, First: 3, Last: 3}); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("the corrupt block alone: %v, want ErrCorrupt", err)
+	}
 }

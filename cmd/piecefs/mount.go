@@ -121,7 +121,7 @@ func mount(c mountConfig, log *logrus.Logger) error {
 	}
 	defer closeLogged(log, "cache", st.Close)
 	f, err := fetch.New(c.origin, fetch.Options{
-		Sink: st, Timeout: c.fetchTimeout, Attempts: c.attempts, StallTimeout: c.stallTimeout,
+		Sink: fetch.Adapt(st), Timeout: c.fetchTimeout, Attempts: c.attempts, StallTimeout: c.stallTimeout,
 		Log: log.WithField("component", "fetch"),
 	})
 	if err != nil {

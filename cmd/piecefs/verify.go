@@ -40,7 +40,7 @@ func setupVerify(fs *flag.FlagSet) func([]string) error {
 		defer closeLogged(log, "cache", st.Close)
 		var f *fetch.Fetcher
 		if len(args) == 1 {
-			if f, err = fetch.New(args[0], fetch.Options{Sink: st, Timeout: *fetchTimeout, Log: log}); err != nil {
+			if f, err = fetch.New(args[0], fetch.Options{Sink: fetch.Adapt(st), Timeout: *fetchTimeout, Log: log}); err != nil {
 				return usageError{err.Error()}
 			}
 			defer closeLogged(log, "fetcher", f.Close)

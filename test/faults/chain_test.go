@@ -41,7 +41,7 @@ func openChain(t *testing.T, cacheDir, url string, m *meta.Manifest, o chainOpti
 // wireChain wires the tiers over an open store, which the chain then owns.
 func wireChain(t *testing.T, st *store.Store, url string, m *meta.Manifest, o chainOptions) *chain {
 	t.Helper()
-	f, err := fetch.New(url, fetch.Options{Sink: st, Timeout: o.timeout, Attempts: 4, Backoff: 10 * time.Millisecond})
+	f, err := fetch.New(url, fetch.Options{Sink: fetch.Adapt(st), Timeout: o.timeout, Attempts: 4, Backoff: 10 * time.Millisecond})
 	if err != nil {
 		st.Close()
 		t.Fatalf("fetch.New(%q): %v", url, err)

@@ -57,7 +57,7 @@ func testNoRefetchAfterPersist(t *testing.T, memory int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := fetch.New(o.URL(), fetch.Options{Sink: st, Timeout: stallTimeout})
+	f, err := fetch.New(o.URL(), fetch.Options{Sink: fetch.Adapt(st), Timeout: stallTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
