@@ -5,24 +5,24 @@ import (
 	"sync"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
-
-	"github.com/piecefs/piecefs/meta"
 )
 
-// Cache is a byte-bounded LRU of piece bytes. The zero value and a nil
-// *Cache are disabled caches; use New to get one that caches.
-type Cache struct {
+// Cache is a byte-bounded LRU of piece bytes under keys of type K (a
+// digest, or a digest and a block of its piece: the consumer chooses). The
+// zero value and a nil *Cache are disabled caches; use New to get one that
+// caches.
+type Cache[K comparable] struct {
 	max int64 // bound on bytes; <= 0 means disabled
 
 	mu    sync.Mutex // guards lru and bytes
-	lru   *simplelru.LRU[meta.Digest, []byte]
+	lru   *simplelru.LRU[K, []byte]
 	bytes int64 // sum of len of the values in lru
 }
 
 // New returns a cache that holds at most maxBytes bytes of values. If
 // maxBytes <= 0 the cache is disabled.
-func New(maxBytes int64) *Cache {
-	c := &Cache{max: maxBytes}
+func New[K comparable](maxBytes int64) *Cache[K] {
+	c := &Cache[K]{max: maxBytes}
 	if maxBytes <= 0 {
 		return c
 	}
@@ -38,14 +38,14 @@ func New(maxBytes int64) *Cache {
 
 // onEvictLocked keeps bytes in step with lru; simplelru calls it from inside
 // the methods called with c.mu held.
-func (c *Cache) onEvictLocked(_ meta.Digest, b []byte) { c.bytes -= int64(len(b)) }
+func (c *Cache[K]) onEvictLocked(_ K, b []byte) { c.bytes -= int64(len(b)) }
 
-func (c *Cache) disabled() bool { return c == nil || c.lru == nil }
+func (c *Cache[K]) disabled() bool { return c == nil || c.lru == nil }
 
-// Get returns the bytes of the piece with digest d, if cached, and marks
+// Get returns the bytes cached under d, if cached, and marks
 // them most recently used. The returned slice is shared with the cache and
 // with other callers: it must not be modified.
-func (c *Cache) Get(d meta.Digest) ([]byte, bool) {
+func (c *Cache[K]) Get(d K) ([]byte, bool) {
 	if c.disabled() {
 		return nil, false
 	}
@@ -54,11 +54,11 @@ func (c *Cache) Get(d meta.Digest) ([]byte, bool) {
 	return c.lru.Get(d)
 }
 
-// Add caches b as the bytes of the piece with digest d, evicting the least
+// Add caches b under d, evicting the least
 // recently used values until the total fits the bound. A value larger than
 // the bound is not cached. The cache keeps b itself: the caller must not
 // modify it afterwards.
-func (c *Cache) Add(d meta.Digest, b []byte) {
+func (c *Cache[K]) Add(d K, b []byte) {
 	if c.disabled() || int64(len(b)) > c.max {
 		return
 	}
@@ -75,7 +75,7 @@ func (c *Cache) Add(d meta.Digest, b []byte) {
 }
 
 // Len returns the number of cached values.
-func (c *Cache) Len() int {
+func (c *Cache[K]) Len() int {
 	if c.disabled() {
 		return 0
 	}
@@ -85,7 +85,7 @@ func (c *Cache) Len() int {
 }
 
 // Bytes returns the sum of the lengths of the cached values.
-func (c *Cache) Bytes() int64 {
+func (c *Cache[K]) Bytes() int64 {
 	if c.disabled() {
 		return 0
 	}

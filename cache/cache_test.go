@@ -16,7 +16,7 @@ func val(i, n int) []byte { return bytes.Repeat([]byte{byte(i)}, n) }
 
 func TestByteBoundNeverExceeded(t *testing.T) {
 	const max = 1000
-	c := New(max)
+	c := New[meta.Digest](max)
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := range 5000 {
 		n := r.IntN(max + 200) // some values are oversize
@@ -31,7 +31,7 @@ func TestByteBoundNeverExceeded(t *testing.T) {
 }
 
 // sumValues adds up what the cache really holds, to check the bookkeeping.
-func sumValues(c *Cache) int64 {
+func sumValues(c *Cache[meta.Digest]) int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var n int64
@@ -42,7 +42,7 @@ func sumValues(c *Cache) int64 {
 }
 
 func TestLRUOrder(t *testing.T) {
-	c := New(30)
+	c := New[meta.Digest](30)
 	c.Add(key(1), val(1, 10))
 	c.Add(key(2), val(2, 10))
 	c.Add(key(3), val(3, 10))
@@ -65,7 +65,7 @@ func TestLRUOrder(t *testing.T) {
 }
 
 func TestReplaceKeepsAccount(t *testing.T) {
-	c := New(100)
+	c := New[meta.Digest](100)
 	c.Add(key(1), val(1, 40))
 	c.Add(key(1), val(1, 60))
 	if got, want := c.Bytes(), int64(60); got != want {
@@ -88,7 +88,7 @@ func TestOversizeValue(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := New(100)
+			c := New[meta.Digest](100)
 			c.Add(key(0), val(0, 50))
 			c.Add(key(1), val(1, tc.size))
 			if _, ok := c.Get(key(1)); ok != tc.cached {
@@ -103,7 +103,7 @@ func TestOversizeValue(t *testing.T) {
 }
 
 func TestDisabled(t *testing.T) {
-	caches := map[string]*Cache{"nil": nil, "zero": New(0), "negative": New(-1), "zero value": {}}
+	caches := map[string]*Cache[meta.Digest]{"nil": nil, "zero": New[meta.Digest](0), "negative": New[meta.Digest](-1), "zero value": {}}
 	for name, c := range caches {
 		t.Run(name, func(t *testing.T) {
 			c.Add(key(1), val(1, 1))
@@ -122,7 +122,7 @@ func TestDisabled(t *testing.T) {
 
 func TestConcurrent(t *testing.T) {
 	const max = 4096
-	c := New(max)
+	c := New[meta.Digest](max)
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Go(func() {

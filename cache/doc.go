@@ -1,5 +1,6 @@
 // Package cache is the memory tier of piecefs: a least-recently-used set of
-// piece bytes keyed by digest and bounded in bytes.
+// piece bytes bounded in bytes. The key type is the consumer's: whole
+// pieces by digest, or blocks of a piece by digest and block.
 //
 // # Sizing
 //

@@ -1,16 +1,30 @@
 // Package piece chains the three tiers a read goes through: memory, then
-// complete pieces on disk, then the network. It declares the small
-// interfaces it needs of each ([Memory], [Disk], [Network]) and imports none
-// of the packages that implement them.
+// verified pieces and blocks on disk, then the network. It declares the
+// small interfaces it needs of each ([Memory], [Disk], [Network]) and
+// imports none of the packages that implement them.
 //
 // # Order
 //
 // For each piece a read touches, [Reader] asks the memory tier, then the
 // disk tier, then the network tier, and stops at the first that has it. A
 // piece fetched from the network is put in memory on the way back. The
-// network tier has verified it against its digest and hands it to the disk
-// tier to be made durable in the background (see package fetch), so a read
-// never waits for a disk write.
+// network tier has verified it and hands it to the disk tier to be made
+// durable in the background (see package fetch), so a read never waits for
+// a disk commit.
+//
+// # Units
+//
+// A version 1 manifest can be verified only a whole piece at a time, so a
+// read of it fetches and keeps whole pieces. A version 2 manifest gives
+// every piece's block hashes, and a read of a piece that the disk tier does
+// not hold whole goes unit by unit: a unit is max(the manifest's block
+// size, [meta.DefaultBlockSize]), whole blocks of the manifest and of the
+// disk tier's checksums at once (64 KiB with the default blocks). Each unit
+// the read touches comes from memory ([Key] names a piece's unit, or the
+// whole piece), else from the disk tier's blocks, and each run of adjacent
+// units that neither holds is fetched with one ranged request
+// ([Network].Range), so a 1-byte read costs one unit, not a piece. Fetched
+// units go to the memory tier.
 //
 // # Sizes
 //
@@ -34,13 +48,20 @@
 // # Readahead
 //
 // Reads are watched for streams moving forward through the manifest's
-// pieces, in the order publish numbered them, so that one mechanism serves a
-// large file read front to back and a tar of small files packed together. A
-// stream counts as sequential after two steps forward (or one from a file's
-// start); then the pieces ahead of it are fetched into the fastest tier that
-// keeps them, in a window that doubles up to [Options.Readahead] bytes, at
-// most four at a time, on goroutines that [Reader.Close] cancels and waits
-// for. Random reads start no prefetch.
+// units, pieces in the order publish numbered them, so that one mechanism
+// serves a large file read front to back and a tar of small files packed
+// together. A stream counts as sequential after two steps forward (or one
+// from a file's start); then the units ahead of it are fetched into the
+// fastest tier that keeps them, in a window that starts at two units
+// (128 KiB with the default blocks) and doubles with every step forward up
+// to [Options.Readahead] bytes. Each prefetch is a run of a quarter of the
+// window, at most a piece and never across one, at most four at a time (on
+// as many connections), on goroutines that [Reader.Close] cancels and waits
+// for. A read may arrive up to 4 MiB behind its stream's front and still
+// continue it, since the kernel sends a file's readahead as several
+// requests that arrive out of order. Random reads start no prefetch: over
+// 1,000 pieces of 64 units, 0 of 20,000 random reads passed for sequential
+// (TestReadaheadRandomUnitsRarelyTrigger).
 //
 // # Damage
 //

@@ -67,7 +67,7 @@ func FuzzReadAt(f *testing.F) {
 // memory tier off. The lie shifts from piece to piece.
 func liarTiers(m *meta.Manifest, lies uint8, skew int64) (*Reader, map[meta.Digest]bool) {
 	memOn := lies&0x80 == 0
-	mem := &mapMem{m: map[meta.Digest][]byte{}}
+	memPieces := map[meta.Digest][]byte{}
 	disk := &sizedDisk{m: map[meta.Digest][]byte{}}
 	net := fixedNet{m: map[meta.Digest][]byte{}}
 	right := map[meta.Digest]bool{}
@@ -82,7 +82,7 @@ func liarTiers(m *meta.Manifest, lies uint8, skew int64) (*Reader, map[meta.Dige
 		if skew == 0 || wrong <= 0 || wrong > 2*meta.MaxPieceSize {
 			wrong = p.Size + 1
 		}
-		for tier, into := range []map[meta.Digest][]byte{mem.m, disk.m, net.m} {
+		for tier, into := range []map[meta.Digest][]byte{memPieces, disk.m, net.m} {
 			if tier < 2 && bits&(1<<tier) == 0 {
 				continue
 			}
@@ -98,7 +98,7 @@ func liarTiers(m *meta.Manifest, lies uint8, skew int64) (*Reader, map[meta.Dige
 	}
 	o := Options{Disk: disk, Network: net}
 	if memOn {
-		o.Memory = mem
+		o.Memory = newMem(memPieces)
 	}
 	if lies&0x40 != 0 {
 		o.Readahead = 4 * m.PieceSize

@@ -3,20 +3,29 @@ package piece
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 )
 
-// recorder is a readahead whose fetches only record the piece index and
-// block until released, so a test sees exactly what was prefetched.
+// recorder is a readahead over whole pieces whose fetches only record the
+// piece index and block until released, so a test sees exactly what was
+// prefetched.
 func recorder(window int) (*readahead, func() []int, func()) {
+	ra, got, _, done := recorderOf(window, 1, 2)
+	return ra, got, done
+}
+
+// recorderOf is recorder over positions, perPiece to a piece; it also
+// returns the last position of each prefetch, in the order of the first.
+func recorderOf(window, perPiece, lag int) (*readahead, func() []int, func() []int, func()) {
 	var mu sync.Mutex
-	var got []int
+	var got, ends []int
 	release := make(chan struct{})
-	ra := newReadahead(window, func(ctx context.Context, i int) {
+	ra := newReadahead(window, perPiece, lag, func(ctx context.Context, from, to int) {
 		mu.Lock()
-		got = append(got, i)
+		got, ends = append(got, from), append(ends, to)
 		mu.Unlock()
 		select {
 		case <-release:
@@ -27,6 +36,10 @@ func recorder(window int) (*readahead, func() []int, func()) {
 			mu.Lock()
 			defer mu.Unlock()
 			return append([]int(nil), got...)
+		}, func() []int {
+			mu.Lock()
+			defer mu.Unlock()
+			return append([]int(nil), ends...)
 		}, func() {
 			close(release)
 			ra.stop()
@@ -165,6 +178,69 @@ func TestReadaheadRandomRarelyTriggers(t *testing.T) {
 		}
 	}
 	t.Logf("%d of %d random reads looked sequential; %d pieces prefetched", sequential, reads, len(got()))
+	if sequential > reads/1000 {
+		t.Errorf("%d of %d random reads looked sequential, want at most 0.1%%", sequential, reads)
+	}
+}
+
+// TestReadaheadGrowsInUnits: over pieces of 64 units, a sequential reader's
+// window starts at two units, doubles as it goes, prefetches grow with it
+// and never cross a piece.
+func TestReadaheadGrowsInUnits(t *testing.T) {
+	const perPiece, window = 64, 1024
+	var mu sync.Mutex
+	var spans [][2]int
+	ra := newReadahead(window, perPiece, perPiece, func(ctx context.Context, from, to int) {
+		mu.Lock()
+		spans = append(spans, [2]int{from, to})
+		mu.Unlock()
+	})
+	defer ra.stop()
+	first := 0
+	for pos := 0; pos < 40; pos += 2 { // reads of two units each
+		ra.observe(pos, pos+1, 100*perPiece, pos == 0)
+		time.Sleep(time.Millisecond) // let prefetches finish and free their slots
+		mu.Lock()
+		if pos == 2 {
+			first = len(spans)
+		}
+		mu.Unlock()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	slices.SortFunc(spans, func(a, b [2]int) int { return a[0] - b[0] })
+	if first == 0 || spans[0] != [2]int{2, 2} {
+		t.Fatalf("prefetches %v, want the first right after the first read (from a file's start)", spans)
+	}
+	widest := 0
+	for _, sp := range spans {
+		if sp[0]/perPiece != sp[1]/perPiece {
+			t.Fatalf("prefetch %v crosses a piece", sp)
+		}
+		widest = max(widest, sp[1]-sp[0]+1)
+	}
+	if widest < 8 {
+		t.Errorf("widest prefetch %d units after 20 sequential reads, want the window grown", widest)
+	}
+	t.Logf("%d prefetches, widest %d units; first %v", len(spans), widest, spans[:min(len(spans), 6)])
+}
+
+// TestReadaheadRandomUnitsRarelyTrigger is TestReadaheadRandomRarelyTriggers
+// over a version 2 geometry: 1,000 pieces of 64 units, with the lag the
+// reader uses (lagBytes in 64 KiB units).
+func TestReadaheadRandomUnitsRarelyTrigger(t *testing.T) {
+	const perPiece, pieces, reads = 64, 1000, 20000
+	ra, got, _, done := recorderOf(1024, perPiece, lagBytes/(64<<10))
+	defer done()
+	rng := rand.New(rand.NewPCG(7, 7))
+	sequential := 0
+	for range reads {
+		i := rng.IntN(pieces * perPiece)
+		if ra.observe(i, i, pieces*perPiece, false) {
+			sequential++
+		}
+	}
+	t.Logf("%d of %d random reads looked sequential; %d prefetches", sequential, reads, len(got()))
 	if sequential > reads/1000 {
 		t.Errorf("%d of %d random reads looked sequential, want at most 0.1%%", sequential, reads)
 	}

@@ -13,26 +13,42 @@ import (
 	"github.com/piecefs/piecefs/meta"
 )
 
-// Memory is the memory tier; *cache.Cache satisfies it.
-type Memory interface {
-	Get(d meta.Digest) ([]byte, bool)
-	Add(d meta.Digest, b []byte)
+// Key names what the memory tier holds: a whole piece (Unit is Whole) or
+// one unit of it (see "Units").
+type Key struct {
+	Digest meta.Digest
+	Unit   int
 }
 
-// Disk is the tier of complete, verified pieces on disk; *store.Store
-// satisfies it. Load returns a whole piece, for the memory tier; ReadAt
-// reads part of one. Both take the piece as the manifest names it, digest
-// and size, and treat a stored piece of another size as missing.
+// Whole is the Unit of a Key for a whole piece.
+const Whole = -1
+
+// Memory is the memory tier; *cache.Cache[Key] satisfies it.
+type Memory interface {
+	Get(k Key) ([]byte, bool)
+	Add(k Key, b []byte)
+}
+
+// Disk is the tier of verified pieces and blocks on disk; *store.Store
+// satisfies it. Has reports a complete piece; Load returns a whole one, for
+// the memory tier; ReadAt reads part of a piece, complete or not; Present
+// reports, without I/O, whether ReadAt would find every block of a range.
+// All take the piece as the manifest names it, digest and size, and treat a
+// stored piece of another size as missing.
 type Disk interface {
 	Has(d meta.Digest) bool
 	Load(p meta.Piece) ([]byte, error)
 	ReadAt(p meta.Piece, b []byte, off int64) (int, error)
+	Present(p meta.Piece, off, n int64) bool
 }
 
-// Network fetches a piece and returns its verified bytes; *fetch.Fetcher
-// satisfies it.
+// Network fetches verified bytes: Piece a whole piece, Range bytes
+// [off, off+n) of a piece whose blocks of blockSize bytes have hashes (a
+// version 2 manifest's), which must begin and end on block boundaries (or
+// the piece's end). *fetch.Fetcher satisfies it.
 type Network interface {
 	Piece(ctx context.Context, p meta.Piece) ([]byte, error)
+	Range(ctx context.Context, p meta.Piece, blockSize, off, n int64) ([]byte, error)
 }
 
 // Options are the tiers a Reader chains, and its readahead.
@@ -56,6 +72,11 @@ type Reader struct {
 	net  Network
 	ra   *readahead // nil when off
 	log  logrus.FieldLogger
+	// unit is what a read fetches and the memory tier keeps of a piece of
+	// a version 2 manifest: whole blocks of the manifest and of the disk
+	// tier at once. It is the piece size for version 1.
+	unit     int64
+	perPiece int // units per piece, at most
 
 	reading atomic.Int64 // ReadAt calls in progress, for Drain
 }
@@ -67,9 +88,10 @@ func New(m *meta.Manifest, o Options) *Reader {
 		l.SetOutput(io.Discard)
 		o.Log = l
 	}
-	r := &Reader{m: m, mem: o.Memory, disk: o.Disk, net: o.Network, log: o.Log}
-	if window := int(o.Readahead / m.PieceSize); window > 0 {
-		r.ra = newReadahead(window, r.prefetch)
+	r := &Reader{m: m, mem: o.Memory, disk: o.Disk, net: o.Network, log: o.Log, unit: unitOf(m)}
+	r.perPiece = meta.NumBlocks(m.PieceSize, r.unit)
+	if window := int(o.Readahead / r.unit); window > 0 {
+		r.ra = newReadahead(window, r.perPiece, int(lagBytes/r.unit), r.prefetch)
 	}
 	return r
 }
@@ -104,7 +126,9 @@ func (r *Reader) ReadAt(ctx context.Context, e *meta.Entry, p []byte, off int64)
 	slices := r.m.AppendSlices(buf[:0], e, off, int64(len(p)))
 	sequential := false
 	if len(slices) > 0 {
-		sequential = r.ra.observe(slices[0].Index, slices[len(slices)-1].Index, len(r.m.Pieces), off == 0)
+		first, last := slices[0], slices[len(slices)-1]
+		sequential = r.ra.observe(r.pos(first.Index, first.Offset), r.pos(last.Index, last.Offset+last.Length-1),
+			len(r.m.Pieces)*r.perPiece, off == 0)
 	}
 	n := 0
 	for _, s := range slices {
@@ -136,7 +160,7 @@ func (r *Reader) readSlice(ctx context.Context, s meta.Slice, dst []byte, sequen
 		return fmt.Errorf("read piece %s: range [%d, +%d) outside its %d bytes", d, s.Offset, s.Length, s.Piece.Size)
 	}
 	if r.mem != nil {
-		if b, ok := r.mem.Get(d); ok && serve(dst, b, s) {
+		if b, ok := r.mem.Get(Key{d, Whole}); ok && serve(dst, b, s) {
 			return nil
 		}
 	}
@@ -149,6 +173,9 @@ func (r *Reader) readSlice(ctx context.Context, s meta.Slice, dst []byte, sequen
 		// fetch it again, as the manifest names it.
 		r.log.WithError(err).WithField("piece", d).Debug("disk piece unusable; fetching it")
 	}
+	if r.m.HasBlocks() {
+		return r.readUnits(ctx, s, dst)
+	}
 	b, err := r.net.Piece(ctx, s.Piece)
 	if err != nil {
 		return fmt.Errorf("read piece %s: %w", d, err)
@@ -157,7 +184,7 @@ func (r *Reader) readSlice(ctx context.Context, s meta.Slice, dst []byte, sequen
 		return fmt.Errorf("read piece %s: the network tier returned %d bytes, the manifest says %d: %w", d, len(b), s.Piece.Size, ErrPieceSize)
 	}
 	if r.mem != nil {
-		r.mem.Add(d, b)
+		r.mem.Add(Key{d, Whole}, b)
 	}
 	return nil
 }
@@ -185,7 +212,7 @@ func (r *Reader) readDisk(s meta.Slice, dst []byte, sequential bool) error {
 		if !serve(dst, b, s) {
 			return fmt.Errorf("disk tier returned %d bytes, the manifest says %d: %w", len(b), s.Piece.Size, ErrPieceSize)
 		}
-		r.mem.Add(s.Piece.Digest, b)
+		r.mem.Add(Key{s.Piece.Digest, Whole}, b)
 		return nil
 	}
 	n, err := r.disk.ReadAt(s.Piece, dst, s.Offset)

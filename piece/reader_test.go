@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -15,20 +16,29 @@ import (
 
 type mapMem struct {
 	mu sync.Mutex // guards m
-	m  map[meta.Digest][]byte
+	m  map[Key][]byte
 }
 
-func (c *mapMem) Get(d meta.Digest) ([]byte, bool) {
+// newMem returns a memory tier holding the whole pieces given.
+func newMem(pieces map[meta.Digest][]byte) *mapMem {
+	c := &mapMem{m: map[Key][]byte{}}
+	for d, b := range pieces {
+		c.m[Key{d, Whole}] = b
+	}
+	return c
+}
+
+func (c *mapMem) Get(k Key) ([]byte, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	b, ok := c.m[d]
+	b, ok := c.m[k]
 	return b, ok
 }
 
-func (c *mapMem) Add(d meta.Digest, b []byte) {
+func (c *mapMem) Add(k Key, b []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.m[d] = b
+	c.m[k] = b
 }
 
 type mapDisk struct {
@@ -47,6 +57,11 @@ func (s *mapDisk) Load(p meta.Piece) ([]byte, error) {
 	return s.m[p.Digest], nil
 }
 
+func (s *mapDisk) Present(p meta.Piece, off, n int64) bool {
+	b, ok := s.m[p.Digest]
+	return ok && !s.fail && off+n <= int64(len(b))
+}
+
 func (s *mapDisk) ReadAt(p meta.Piece, b []byte, off int64) (int, error) {
 	s.reads++
 	if s.fail {
@@ -56,10 +71,31 @@ func (s *mapDisk) ReadAt(p meta.Piece, b []byte, off int64) (int, error) {
 }
 
 type mapNet struct {
-	mu      sync.Mutex // guards fetches
+	mu      sync.Mutex // guards fetches, ranges
 	m       map[meta.Digest][]byte
 	fetches int
+	ranges  []string // "piece index off+n" of each Range, when index is set
+	index   map[meta.Digest]int
 	err     error
+}
+
+// Range returns bytes [off, off+n) of a piece it holds, as fetch does after
+// verifying them.
+func (n *mapNet) Range(ctx context.Context, p meta.Piece, blockSize, off, size int64) ([]byte, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.fetches++
+	if n.index != nil {
+		n.ranges = append(n.ranges, fmt.Sprintf("%d %d+%d", n.index[p.Digest], off, size))
+	}
+	if n.err != nil {
+		return nil, n.err
+	}
+	b, ok := n.m[p.Digest]
+	if !ok || int64(len(b)) != p.Size || off%blockSize != 0 || off+size > p.Size {
+		return nil, fmt.Errorf("no verified bytes [%d, +%d) of piece %s", off, size, p.Digest)
+	}
+	return b[off : off+size], nil
 }
 
 func (n *mapNet) Piece(ctx context.Context, p meta.Piece) ([]byte, error) {
@@ -109,10 +145,10 @@ func (a entryReaderAt) ReadAt(p []byte, off int64) (int, error) {
 func TestReaderConformance(t *testing.T) {
 	m, content, pieces := fixture(t, 3*4000+123)
 	for name, r := range map[string]*Reader{
-		"network":                  New(m, Options{Memory: &mapMem{m: map[meta.Digest][]byte{}}, Disk: &mapDisk{}, Network: &mapNet{m: pieces}}),
-		"disk":                     New(m, Options{Memory: &mapMem{m: map[meta.Digest][]byte{}}, Disk: &mapDisk{m: pieces}, Network: &mapNet{err: errors.New("offline")}}),
-		"memory":                   New(m, Options{Memory: &mapMem{m: pieces}, Disk: &mapDisk{}, Network: &mapNet{err: errors.New("offline")}}),
-		"disk bad":                 New(m, Options{Memory: &mapMem{m: map[meta.Digest][]byte{}}, Disk: &mapDisk{m: pieces, fail: true}, Network: &mapNet{m: pieces}}),
+		"network":                  New(m, Options{Memory: newMem(nil), Disk: &mapDisk{}, Network: &mapNet{m: pieces}}),
+		"disk":                     New(m, Options{Memory: newMem(nil), Disk: &mapDisk{m: pieces}, Network: &mapNet{err: errors.New("offline")}}),
+		"memory":                   New(m, Options{Memory: newMem(pieces), Disk: &mapDisk{}, Network: &mapNet{err: errors.New("offline")}}),
+		"disk bad":                 New(m, Options{Memory: newMem(nil), Disk: &mapDisk{m: pieces, fail: true}, Network: &mapNet{m: pieces}}),
 		"disk, no memory tier":     New(m, Options{Memory: nil, Disk: &mapDisk{m: pieces}, Network: &mapNet{err: errors.New("offline")}}),
 		"network, no memory tier":  New(m, Options{Memory: nil, Disk: &mapDisk{}, Network: &mapNet{m: pieces}}),
 		"disk bad, no memory tier": New(m, Options{Memory: nil, Disk: &mapDisk{m: pieces, fail: true}, Network: &mapNet{m: pieces}}),
@@ -128,7 +164,7 @@ func TestReaderConformance(t *testing.T) {
 
 func TestReaderTiers(t *testing.T) {
 	m, content, pieces := fixture(t, 10000)
-	mem := &mapMem{m: map[meta.Digest][]byte{}}
+	mem := newMem(nil)
 	net := &mapNet{m: pieces}
 	r := New(m, Options{Memory: mem, Disk: &mapDisk{}, Network: net})
 	p := make([]byte, 100)
@@ -146,7 +182,7 @@ func TestReaderTiers(t *testing.T) {
 func TestReaderErrors(t *testing.T) {
 	m, _, _ := fixture(t, 10000)
 	boom := errors.New("boom")
-	r := New(m, Options{Memory: &mapMem{m: map[meta.Digest][]byte{}}, Disk: &mapDisk{}, Network: &mapNet{err: boom}})
+	r := New(m, Options{Memory: newMem(nil), Disk: &mapDisk{}, Network: &mapNet{err: boom}})
 	n, err := r.ReadAt(context.Background(), &m.Entries[1], make([]byte, 10), 0)
 	if n != 0 || !errors.Is(err, boom) {
 		t.Fatalf("ReadAt = %d, %v; want 0 and an error wrapping %v", n, err, boom)

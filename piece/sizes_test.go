@@ -37,6 +37,13 @@ func (s *sizedDisk) Load(p meta.Piece) ([]byte, error) {
 	return b, nil
 }
 
+func (s *sizedDisk) Present(p meta.Piece, off, n int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.m[p.Digest]
+	return ok && int64(len(b)) == p.Size && off >= 0 && off+n <= p.Size
+}
+
 func (s *sizedDisk) ReadAt(p meta.Piece, dst []byte, off int64) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -63,6 +70,16 @@ func (n fixedNet) Piece(ctx context.Context, p meta.Piece) ([]byte, error) {
 		return nil, errors.New("origin has no such piece")
 	}
 	return b, nil
+}
+
+// Range returns bytes of the piece if it holds it at the manifest's size:
+// fetch verifies blocks, and bytes of another size fail that.
+func (n fixedNet) Range(ctx context.Context, p meta.Piece, blockSize, off, size int64) ([]byte, error) {
+	b, ok := n.m[p.Digest]
+	if !ok || int64(len(b)) != p.Size || off < 0 || off+size > p.Size {
+		return nil, errors.New("origin has no such verified range")
+	}
+	return b[off : off+size], nil
 }
 
 // resized returns b cut or grown to size bytes; growth repeats b's pattern,
@@ -100,7 +117,7 @@ func TestReaderRefusesOtherSizes(t *testing.T) {
 		}
 		for name, tc := range tiers {
 			for _, memTier := range []bool{true, false} {
-				mem := &mapMem{m: map[meta.Digest][]byte{}}
+				memPieces := map[meta.Digest][]byte{}
 				disk := &sizedDisk{m: map[meta.Digest][]byte{}}
 				net := fixedNet{m: map[meta.Digest][]byte{}}
 				for d, b := range pieces {
@@ -113,12 +130,12 @@ func TestReaderRefusesOtherSizes(t *testing.T) {
 						into[p0.Digest] = b
 					}
 				}
-				put(mem.m, tc.mem)
+				put(memPieces, tc.mem)
 				put(disk.m, tc.disk)
 				put(net.m, tc.net)
 				o := Options{Disk: disk, Network: net}
 				if memTier {
-					o.Memory = mem
+					o.Memory = newMem(memPieces)
 				} else if tc.mem != nil {
 					continue
 				}

@@ -135,7 +135,7 @@ func mount(c mountConfig, log *logrus.Logger) error {
 	limit := newMemoryLimit(c.memoryCache, m.PieceSize, len(m.Entries), log)
 	var mem piece.Memory // nil: --memory-cache 0 turns the tier off
 	if c.memoryCache > 0 {
-		mem = cache.New(c.memoryCache)
+		mem = cache.New[piece.Key](c.memoryCache)
 	}
 	r := piece.New(m, piece.Options{
 		Memory: mem, Disk: st, Network: f, Readahead: readahead(c.memoryCache),

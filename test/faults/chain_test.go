@@ -122,5 +122,5 @@ func memoryTier(size int64) piece.Memory {
 	if size <= 0 {
 		return nil
 	}
-	return cache.New(size)
+	return cache.New[piece.Key](size)
 }
