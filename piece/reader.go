@@ -163,6 +163,11 @@ func (r *Reader) readSlice(ctx context.Context, s meta.Slice, dst []byte, sequen
 		if b, ok := r.mem.Get(Key{d, Whole}); ok && serve(dst, b, s) {
 			return nil
 		}
+		// Units fetched (or prefetched) a moment ago are in memory even
+		// once their piece is complete on disk: no disk read for them.
+		if r.m.HasBlocks() && r.unitsInMemory(s, dst) {
+			return nil
+		}
 	}
 	if r.disk.Has(d) {
 		err := r.readDisk(s, dst, sequential)

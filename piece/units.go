@@ -56,6 +56,23 @@ func (r *Reader) readUnits(ctx context.Context, s meta.Slice, dst []byte) error 
 	return nil
 }
 
+// unitsInMemory serves s from the units in memory, if every unit it
+// touches is there, and reports whether it did.
+func (r *Reader) unitsInMemory(s meta.Slice, dst []byte) bool {
+	p := s.Piece
+	first, last := meta.BlocksOf(s.Offset, s.Length, r.unit)
+	for k := first; k <= last; k++ {
+		uoff, ulen := r.unitBytes(p, k)
+		b, ok := r.mem.Get(Key{p.Digest, k})
+		if !ok || int64(len(b)) != ulen {
+			return false
+		}
+		lo, part := clip(s, dst, uoff, ulen)
+		copy(part, b[lo-uoff:])
+	}
+	return true
+}
+
 // clip returns the part of unit [uoff, uoff+ulen) that slice s reads, as
 // an offset in the piece and the matching part of dst.
 func clip(s meta.Slice, dst []byte, uoff, ulen int64) (int64, []byte) {
@@ -136,6 +153,9 @@ func (r *Reader) prefetch(ctx context.Context, from, to int) {
 		if _, ok := r.mem.Get(Key{p.Digest, Whole}); ok {
 			return
 		}
+		if r.m.HasBlocks() && r.unitsHeldInMemory(p, from%r.perPiece, to%r.perPiece) {
+			return
+		}
 	}
 	if r.disk.Has(p.Digest) {
 		if r.mem != nil {
@@ -194,4 +214,15 @@ func (r *Reader) unitHeld(p meta.Piece, k int) bool {
 		}
 	}
 	return r.disk.Present(p, uoff, ulen)
+}
+
+// unitsHeldInMemory reports whether memory holds units first..last of p
+// (those the piece has).
+func (r *Reader) unitsHeldInMemory(p meta.Piece, first, last int) bool {
+	for k := first; k <= min(last, meta.NumBlocks(p.Size, r.unit)-1); k++ {
+		if b, ok := r.mem.Get(Key{p.Digest, k}); !ok || len(b) == 0 {
+			return false
+		}
+	}
+	return true
 }
