@@ -21,7 +21,10 @@
 // checking each block against its hash as it arrives. A 206 must carry
 // exactly the range asked for (Content-Range, length) or the attempt fails
 // ([ErrContentRange]); a server that ignores Range and answers 200 with the
-// whole piece is served too, every block of it verified. A block that does
+// whole piece is served too, every block of it verified. The first range
+// of a piece whose table is not kept yet is asked for beside the table, not
+// after it, so that a cold read costs one round trip; its bytes wait in the
+// connection until the table has arrived and been verified. A block that does
 // not match its hash fails the attempt, and with it only the reads of that
 // range: the piece's other blocks are fetched and served as usual.
 //

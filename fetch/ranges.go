@@ -56,11 +56,7 @@ func (f *Fetcher) Range(ctx context.Context, p meta.Piece, blockSize, off, n int
 	if err != nil {
 		return nil, fmt.Errorf("fetch range of piece %s: %w", p.Digest, err)
 	}
-	bs, err := f.Blocks(ctx, p, blockSize)
-	if err != nil {
-		return nil, err
-	}
-	b, err := f.fetchSpan(ctx, s, bs)
+	b, err := f.fetchSpan(ctx, s, f.table(p, blockSize))
 	if err != nil {
 		return nil, fmt.Errorf("fetch piece %s bytes %d-%d: %w", p.Digest, off, off+n-1, err)
 	}
@@ -84,20 +80,17 @@ func spanOf(p meta.Piece, blockSize, off, n int64) (Span, error) {
 // prefetch of a wider span meeting a corrupt block): then s's blocks are
 // asked for once more on their own, so that a bad block fails only the
 // reads that need it.
-func (f *Fetcher) fetchSpan(ctx context.Context, s Span, bs meta.Blocks) ([]byte, error) {
-	if len(bs) != meta.NumBlocks(s.Piece.Size, s.BlockSize) {
-		return nil, fmt.Errorf("a table of %d hashes for %d blocks", len(bs), meta.NumBlocks(s.Piece.Size, s.BlockSize))
-	}
+func (f *Fetcher) fetchSpan(ctx context.Context, s Span, table *table) ([]byte, error) {
 	for again := true; ; again = false {
 		parts, started := f.ranges.claim(s)
 		for _, fl := range started {
-			f.start(fl, bs)
+			f.start(fl, table)
 		}
 		failed, err := wait(ctx, parts)
 		switch {
 		case err == nil:
 			return assemble(s, parts), nil
-		case failed == nil || !again || within(failed.span, s):
+		case failed == nil || !again || within(failed.span, s) || errors.Is(err, errTable):
 			return nil, err
 		}
 	}
@@ -141,7 +134,7 @@ func assemble(s Span, parts []*rangeFlight) []byte {
 // start runs the flight fl in the background: the request, with retries,
 // then the commit of what it wrote to the Sink. Close waits for it, and
 // cancels its request.
-func (f *Fetcher) start(fl *rangeFlight, bs meta.Blocks) {
+func (f *Fetcher) start(fl *rangeFlight, table *table) {
 	if err := f.begin(); err != nil {
 		f.ranges.finish(fl, nil, err)
 		f.ranges.remove(fl)
@@ -153,7 +146,7 @@ func (f *Fetcher) start(fl *rangeFlight, bs meta.Blocks) {
 		off, n := fl.span.Bytes()
 		what := fmt.Sprintf("piece %s bytes %d-%d", fl.span.Piece.Digest, off, off+n-1)
 		data, err := run(f.life, f, what, func(ctx context.Context) ([]byte, error) {
-			return f.getRange(ctx, fl.span, bs, w)
+			return f.getRange(ctx, fl.span, table, w)
 		})
 		f.ranges.finish(fl, data, err)
 		f.settle(w, fl.span.Piece, err)
@@ -208,13 +201,14 @@ func (s *sinkWriter) writeAt(b []byte, off int64) {
 }
 
 // getRange fetches span s with one Range request (a plain GET when s is
-// the whole piece) and returns its bytes,
+// the whole piece) and returns its bytes, verified against the block
+// table,
 // writing each store block of them to w as soon as it is verified. A
 // server that ignores Range and sends the whole piece (200) is served too:
 // all of it is verified block by block (and written), and the span's bytes
 // are returned. A 206 whose Content-Range is not exactly the span is a
 // failed attempt, as is a block that does not match its hash.
-func (f *Fetcher) getRange(ctx context.Context, s Span, bs meta.Blocks, w *sinkWriter) ([]byte, error) {
+func (f *Fetcher) getRange(ctx context.Context, s Span, table *table, w *sinkWriter) ([]byte, error) {
 	off, n := s.Bytes()
 	// The whole piece is asked for without Range: a plain GET, which any
 	// cache on the way keeps and serves as it is.
@@ -227,6 +221,15 @@ func (f *Fetcher) getRange(ctx context.Context, s Span, bs meta.Blocks, w *sinkW
 		return nil, err
 	}
 	defer resp.Body.Close()
+	// The block table is fetched beside the range (see table): the body
+	// waits in the connection's buffers until the hashes are here.
+	bs, err := table.wait(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(bs) != meta.NumBlocks(s.Piece.Size, s.BlockSize) {
+		return nil, &permanentError{fmt.Errorf("%w: %d hashes for %d blocks", errTable, len(bs), meta.NumBlocks(s.Piece.Size, s.BlockSize))}
+	}
 	switch resp.StatusCode {
 	case http.StatusPartialContent:
 		if err := checkContentRange(resp, off, n, s.Piece.Size); err != nil {

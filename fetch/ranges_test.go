@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -373,5 +374,53 @@ func TestRangeCorruptBlockFailsOnlyItsReads(t *testing.T) {
 	}
 	if _, err := fetchSpanOf(f, Span{Piece: p, BlockSize: testBlock, First: 3, Last: 3}); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("the corrupt block alone: %v, want ErrCorrupt", err)
+	}
+}
+
+// TestRangeFetchesTableBeside: the first range of a piece is asked for
+// while its block table is on its way, not after; a table that does not
+// verify fails the range, with nothing committed.
+func TestRangeFetchesTableBeside(t *testing.T) {
+	p, data, table := blockPiece()
+	for _, tt := range []struct {
+		name  string
+		table []byte
+		want  error
+	}{{"good table", table, nil}, {"damaged table", corrupt(table), ErrCorrupt}} {
+		t.Run(tt.name, func(t *testing.T) {
+			rangeAsked := make(chan struct{})
+			var once sync.Once
+			var together atomic.Bool
+			o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+				switch r.URL.Path {
+				case "/" + meta.BlocksPath(p.Blocks):
+					select { // hold the table until the range is asked for
+					case <-rangeAsked:
+						together.Store(true)
+					case <-time.After(2 * time.Second):
+					}
+					_, _ = w.Write(tt.table)
+				case "/" + meta.PiecePath(p.Digest):
+					once.Do(func() { close(rangeAsked) })
+					serveRange(data)(w, r)
+				}
+			})
+			sink := &partSink{}
+			f := newFetcher(t, o.URL, Options{Sink: sink, Attempts: 1})
+			got, err := fetchSpanOf(f, Span{Piece: p, BlockSize: testBlock, First: 1, Last: 1})
+			switch {
+			case tt.want != nil && !errors.Is(err, tt.want):
+				t.Fatalf("Range = %v, want %v", err, tt.want)
+			case tt.want == nil && (err != nil || !bytes.Equal(got, data[testBlock:2*testBlock])):
+				t.Fatalf("Range = %d bytes, %v", len(got), err)
+			}
+			f.Close()
+			if !together.Load() {
+				t.Error("the range was asked for only after the table arrived")
+			}
+			if tt.want != nil && len(sink.committed) != 0 {
+				t.Errorf("committed %v from a range verified against no good table", sink.committed)
+			}
+		})
 	}
 }
