@@ -34,7 +34,7 @@ type command struct {
 var commands = []command{
 	{"publish", "SRC_DIR OUT_DIR", "write a directory as pieces and a manifest into OUT_DIR", setupPublish},
 	{"serve", "OUT_DIR", "serve a published directory over HTTP", setupServe},
-	{"mount", "ORIGIN_URL MOUNTPOINT", "mount a published tree, fetching pieces as they are read", setupMount},
+	{"mount", "ORIGIN_URL MOUNTPOINT", "mount a published tree, fetching (and verifying) the blocks or pieces that are read", setupMount},
 	{"verify", "[ORIGIN_URL]", "check every cached piece against its digest, drop bad ones, and refetch them from ORIGIN_URL if given", setupVerify},
 	{"demo", "", "publish sample content, serve it on loopback, mount it and read it back", setupDemo},
 }
