@@ -53,17 +53,19 @@ func boundProcStatus(pid int, field string) (int64, error) {
 	return 0, fmt.Errorf("/proc/%d/status has no %s", pid, field)
 }
 
-// boundDirBytes returns the total size of the regular files under dir,
-// .part files included. It tolerates files vanishing during the walk, so
-// it can poll a live mount's cache.
+// boundDirBytes returns the bytes the regular files under dir take, .part
+// files included, .blocks files by what is allocated to them (see
+// boundFileBytes), and a file with two names once (see boundSeen). It tolerates files vanishing during the walk, so it can
+// poll a live mount's cache.
 func boundDirBytes(dir string) int64 {
 	var total int64
-	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+	seen := map[uint64]bool{}
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return nil
 		}
-		if fi, err := d.Info(); err == nil && fi.Mode().IsRegular() {
-			total += fi.Size()
+		if fi, err := d.Info(); err == nil && fi.Mode().IsRegular() && !boundSeen(seen, fi) {
+			total += boundFileBytes(p, fi)
 		}
 		return nil
 	})

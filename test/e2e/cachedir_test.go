@@ -108,11 +108,12 @@ func cachedPiecePath(cache string, d meta.Digest) string {
 }
 
 // cacheFiles lists the cache's piece files: complete ones and .part ones.
+// Partial pieces' .blocks files are neither (blkPartialFiles lists them).
 // It tolerates files vanishing during the walk, so it can poll a live mount.
 func cacheFiles(cache string) (complete, parts []string) {
 	_ = filepath.WalkDir(filepath.Join(cache, piecesDir), func(p string, d fs.DirEntry, err error) error {
 		switch {
-		case err != nil || d.IsDir():
+		case err != nil || d.IsDir() || strings.HasSuffix(p, blocksSuffix):
 			return nil
 		case strings.HasSuffix(p, partSuffix):
 			parts = append(parts, p)
@@ -122,4 +123,38 @@ func cacheFiles(cache string) (complete, parts []string) {
 		return nil
 	})
 	return complete, parts
+}
+
+// checkPartialPieces checks, on a cache no mount is using, every partial
+// piece it records against the publication in out (a publish output):
+// each recorded block is in the piece's .blocks file with the piece's
+// bytes, and no piece is recorded both partial and complete. It returns
+// the partial records.
+func checkPartialPieces(t *testing.T, cache, out string) map[meta.Digest]blkPartial {
+	t.Helper()
+	pieces := map[meta.Digest][]byte{}
+	for d := range blkPartials(t, cache) {
+		b, err := os.ReadFile(filepath.Join(out, filepath.FromSlash(meta.PiecePath(d))))
+		if err == nil && meta.Sum(b) == d {
+			pieces[d] = b // else blkCheckPartials says the publication has no such piece
+		}
+	}
+	return blkCheckPartials(t, cache, pieces)
+}
+
+// recordedBytes is what a cache's records hold: the bytes of its complete
+// pieces and of the recorded blocks of its partial ones, which is what the
+// disk bound counts. No mount may be using the cache.
+func recordedBytes(t *testing.T, cache string) (complete, partial int64) {
+	t.Helper()
+	for _, size := range recordedPieces(t, cache) {
+		complete += size
+	}
+	for _, p := range blkPartials(t, cache) {
+		for _, k := range p.blocks {
+			_, n := meta.BlockSpan(p.size, blkSize, k)
+			partial += n
+		}
+	}
+	return complete, partial
 }

@@ -14,19 +14,22 @@ import (
 // on it cleans up and serves the right bytes.
 func TestCrashMidRead(t *testing.T) {
 	origin := newCountingOrigin(t, fx.out)
-	// A dozen pieces arrive; after that every piece GET sends half its
-	// body and hangs, so the kill finds fetches in flight for certain.
-	origin.StallAfter(12)
+	// A dozen pieces' worth of bytes arrive, whether as whole pieces or
+	// as ranges of them; after that every piece GET sends half of what it
+	// was asked for and hangs, so the kill finds fetches in flight for
+	// certain.
+	const served = 12 * pieceSize
+	origin.StallAfterBytes(served)
 	cache := t.TempDir()
 	m := startMount(t, origin.URL(), cache)
 	reader := startProc(t, "sh", "-c", `exec cat "$1" > /dev/null`, "sh", filepath.Join(m.dir, fx.tree.big))
-	waitFor(t, 60*time.Second, "a stalled piece GET and 8 complete piece files", func() bool {
-		complete, _ := cacheFiles(cache)
-		return origin.Stalled() > 0 && len(complete) >= 8
+	waitFor(t, 60*time.Second, "a stalled piece GET and 8 pieces' worth of piece files", func() bool {
+		return origin.Stalled() > 0 && crashPieceBytes(cache) >= 8*pieceSize
 	})
 	complete, parts := cacheFiles(cache)
-	t.Logf("killing with %d complete and %d .part piece files, %d piece GETs, %d stalled",
-		len(complete), len(parts), origin.PieceGets(), origin.Stalled())
+	t.Logf("killing with %d complete, %d .part and %d .blocks piece files (%s), %d piece GETs (%s asked for), %d stalled",
+		len(complete), len(parts), len(blkPartialFiles(cache)), boundMiB(crashPieceBytes(cache)),
+		origin.PieceGets(), boundMiB(origin.PieceBytes()), origin.Stalled())
 	m.Kill(t)
 	if !reader.wait(30 * time.Second) {
 		t.Errorf("cat of the big file still running 30s after its mount was killed")
@@ -34,13 +37,18 @@ func TestCrashMidRead(t *testing.T) {
 	unmount(t, m.dir)
 
 	_, parts = cacheFiles(cache)
-	t.Logf("after the kill: %d .part files", len(parts))
-	if n := checkRecordedPieces(t, cache); n == 0 {
-		t.Errorf("no piece recorded complete, though 12 were served whole: the check above proved nothing")
+	t.Logf("after the kill: %d .part files, %d .blocks files", len(parts), len(blkPartialFiles(cache)))
+	checkDBIntegrity(t, cache)
+	n := checkRecordedPieces(t, cache)
+	partials := checkPartialPieces(t, cache, fx.out)
+	if c, p := recordedBytes(t, cache); c+p == 0 {
+		t.Errorf("nothing recorded, complete or partial, though %s of pieces were served whole: the checks above proved nothing", boundMiB(served))
+	} else {
+		t.Logf("after the kill: %d pieces recorded complete (%s), %d partial with %s in recorded blocks", n, boundMiB(c), len(partials), boundMiB(p))
 	}
 	spoilCache(t, cache)
 
-	origin.StallAfter(-1)
+	origin.StallAfterBytes(-1)
 	m = startMountAt(t, m.dir, origin.URL(), cache)
 	if _, parts := cacheFiles(cache); len(parts) > 0 {
 		t.Errorf("after a new mount started, .part files remain: %q", parts)
@@ -52,21 +60,33 @@ func TestCrashMidRead(t *testing.T) {
 	if got := checkRecordedPieces(t, cache); got < want {
 		t.Errorf("after reading the big file through: %d pieces recorded complete, want at least its %d", got, want)
 	}
+	dmgCheckNoStrays(t, cache)
 }
 
+// crashPieceBytes is what the piece files of a live mount's cache hold:
+// complete and .part files by size, .blocks files by what is allocated to
+// them (see boundDirBytes).
+func crashPieceBytes(cache string) int64 { return boundDirBytes(filepath.Join(cache, piecesDir)) }
+
 // spoilCache does to a cache what a crash or a careless user may: a stray
-// .part file with garbage, a recorded piece whose file is gone, and one
-// whose file is cut short. A mount must start and read right regardless.
+// .part file with garbage, a stray .blocks file with garbage that no
+// partial record names, a recorded piece whose file is gone, and one whose
+// file is cut short. A mount must start and read right regardless.
 func spoilCache(t *testing.T, cache string) {
 	t.Helper()
 	spans := fileSpans(t, loadManifest(t), fx.tree.big)
-	last := spans[len(spans)-1].piece.Digest
-	stray := cachedPiecePath(cache, last) + partSuffix
-	if err := os.MkdirAll(filepath.Dir(stray), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(stray, []byte("not the piece"), 0o644); err != nil {
-		t.Fatal(err)
+	partials := blkPartials(t, cache)
+	for i, s := range spans[len(spans)-2:] {
+		stray := cachedPiecePath(cache, s.piece.Digest) + []string{partSuffix, blocksSuffix}[i]
+		if _, ok := partials[s.piece.Digest]; ok {
+			t.Fatalf("piece %s at the big file's end is recorded partial: no stray file can be planted for it", s.piece.Digest)
+		}
+		if err := os.MkdirAll(filepath.Dir(stray), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(stray, []byte("not the piece"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var recorded []meta.Digest
 	for d := range recordedPieces(t, cache) {

@@ -16,9 +16,11 @@ import (
 )
 
 // checkCache opens the dead mount's database read-only: bbolt's check must
-// pass, and every piece recorded complete must be a piece of the tree with
-// its file, of its size, hashing to its digest. It also notes the .part
-// files the kill left.
+// pass, every piece recorded complete must be a piece of the tree with its
+// file, of its size, hashing to its digest, and every block recorded of a
+// partial piece must hold the piece's bytes in its .blocks file. It also
+// notes the pieces the kill left a .part or a .blocks file of, recorded or
+// not, and counts the files a write was cut short in.
 func (l *crashLoop) checkCache(t *testing.T) {
 	t.Helper()
 	l.recorded = crashReadDB(t, l.cache)
@@ -29,11 +31,23 @@ func (l *crashLoop) checkCache(t *testing.T) {
 		}
 		l.checkPieceFile(t, d, size)
 	}
+	l.partials = checkPartialPieces(t, l.cache, l.tree.out)
 	_, parts := cacheFiles(l.cache)
-	l.parts = l.parts[:0]
-	for _, p := range parts {
-		if d, err := meta.ParseHex(strings.TrimSuffix(filepath.Base(p), partSuffix)); err == nil {
-			l.parts = append(l.parts, d)
+	l.parts, l.midWrite = l.parts[:0], len(parts)
+	for _, p := range append(parts, blkPartialFiles(l.cache)...) {
+		name := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(p), partSuffix), blocksSuffix)
+		d, err := meta.ParseHex(name)
+		if err != nil {
+			continue
+		}
+		l.parts = append(l.parts, d)
+		// A .blocks file that no record names was written by this mount
+		// (Open removes those a kill leaves): the kill came before its
+		// first blocks were recorded, or during its completion.
+		_, partial := l.partials[d]
+		_, complete := l.recorded[d]
+		if strings.HasSuffix(p, blocksSuffix) && !partial && !complete {
+			l.midWrite++
 		}
 	}
 }

@@ -18,26 +18,30 @@ import (
 // every kill that what the cache records complete is there and right, and
 // after every restart that what the mount serves is right.
 //
-// Each iteration mounts the crash tree (one 256 MiB file of 256 KiB pieces,
-// from an origin that sends each piece in slow chunks, so many are in
-// flight) on the same mountpoint, over the dead mount the last kill left,
-// and starts four readers: cat of the whole file (cached pieces, then the
-// fetch frontier), dd from an uncached piece to the end, dd inside a piece
-// that the last kill left as a .part file, and dd at a random offset. It
-// then kills the mount after a random delay of up to 300ms, or right after
-// a few more pieces arrived, so that kills land in the
-// write-fsync-rename-record sequence too. One mount in three runs with
-// --disk-cache 16MiB, far below what the cache holds, so that kills land
-// in evictions too (a record must go before its file).
+// Each iteration mounts the crash tree (one 256 MiB file of 256 KiB pieces
+// of 64 KiB blocks, from an origin that sends each piece, or each range of
+// one a GET asks for, in slow chunks, so many are in flight) on the same
+// mountpoint, over the dead mount the last kill left, and starts four
+// readers: cat of the whole file (cached pieces, then the fetch frontier),
+// dd from an uncached piece to the end, dd inside a piece that the last
+// kill left as a .part or a partial piece's .blocks file, and dd at a
+// random offset. It then kills the mount after a random delay of up to
+// 300ms, or right after a few more piece GETs were answered, so that kills
+// land in the write-fsync-record sequences of blocks and of the completion
+// of pieces too. One mount in three runs with --disk-cache 16MiB, far below
+// what the cache holds, so that kills land in evictions too (a record must
+// go before its file).
 //
 // Every byte the readers got, before the kill or after a restart, must
-// equal the source's: a .part file or a torn piece served would show here.
-// With the mount dead, piecefs.db is opened read-only: bbolt's check must
-// be clean, and every piece recorded complete must have its file, of its
-// size and sha256 (each file is hashed once, so the work stays linear). A
-// new mount must come up mounted once, with no .part file left. At the end
-// a last mount reads the whole file back, stops cleanly, and leaves every
-// piece recorded and nothing mounted.
+// equal the source's: a .part file, an unrecorded block or a torn piece
+// served would show here. With the mount dead, piecefs.db is opened
+// read-only: bbolt's check must be clean, every piece recorded complete
+// must have its file, of its size and sha256 (each file is hashed once, so
+// the work stays linear), and every block recorded of a partial piece must
+// hold the piece's bytes in its .blocks file. A new mount must come up
+// mounted once, with no .part file left. At the end a last mount reads the
+// whole file back, stops cleanly, and leaves every piece recorded complete,
+// no file the database does not record, and nothing mounted.
 //
 // PIECEFS_CRASH_ITERATIONS sets the number of kills: 200 by default, 20
 // with -short. PIECEFS_CRASH_SEED replays a run's choices (the seed is
@@ -110,8 +114,10 @@ type crashLoop struct {
 	// identity of that file: a piece dropped and written again is hashed
 	// again, one that stayed is not.
 	verified map[meta.Digest]crashFileID
-	recorded map[meta.Digest]int64 // as the last check found it
-	parts    []meta.Digest         // pieces the last kill left a .part file of
+	recorded map[meta.Digest]int64      // as the last check found it
+	partials map[meta.Digest]blkPartial // as the last check found it
+	parts    []meta.Digest              // pieces the last kill left a .part or .blocks file of
+	midWrite int                        // .part files and unrecorded .blocks files the last kill left
 	stats    crashStats
 }
 
@@ -123,7 +129,7 @@ type crashFileID struct {
 
 type crashStats struct {
 	inFlight  int   // kills with a piece GET in flight
-	withParts int   // kills that left a .part file
+	withParts int   // kills that left a .part file or a .blocks file without its record
 	bounded   int   // kills of a mount with --disk-cache
 	hashed    int   // piece files hashed
 	readBytes int64 // bytes the readers got, all compared with the source
@@ -141,10 +147,10 @@ func (l *crashLoop) iterate(t *testing.T, i int) {
 	l.reap(t, readers)
 	l.checkCache(t)
 	l.stats.inFlight += int(min(inFlight, 1))
-	l.stats.withParts += min(len(l.parts), 1)
+	l.stats.withParts += min(l.midWrite, 1)
 	l.stats.bounded += min(len(flags), 1)
-	t.Logf("kill %d %s%s: %d piece GETs in flight, %d .part files left, %d pieces recorded",
-		i, strings.Join(append(flags, ""), " "), how, inFlight, len(l.parts), len(l.recorded))
+	t.Logf("kill %d %s%s: %d piece GETs in flight, %d .part and .blocks files left (%d cut short), %d pieces recorded complete, %d partial",
+		i, strings.Join(append(flags, ""), " "), how, inFlight, len(l.parts), l.midWrite, len(l.recorded), len(l.partials))
 }
 
 // mountFlags bounds the disk cache of one mount in three, well below what
@@ -181,7 +187,7 @@ func (l *crashLoop) startReaders(t *testing.T, mnt string) []*crashReader {
 	reads := []crashRead{
 		l.read("cat", 0, "cat", path),
 		l.read(fmt.Sprintf("dd [%d, end)", from), from, append([]string{"dd"}, ddArgs(path, from, size-from)...)...),
-		l.read(fmt.Sprintf("dd in a .part piece [%d, +1MiB)", inPartOff), inPartOff,
+		l.read(fmt.Sprintf("dd in a .part or .blocks piece [%d, +1MiB)", inPartOff), inPartOff,
 			append([]string{"dd"}, ddArgs(path, inPartOff, min(1<<20, size-inPartOff))...)...),
 		l.read(fmt.Sprintf("dd [%d, +512KiB)", randOff), randOff,
 			append([]string{"dd"}, ddArgs(path, randOff, min(512<<10, size-randOff))...)...),
@@ -212,8 +218,8 @@ func (l *crashLoop) pickUncached() span {
 	return uncached[l.rng.IntN(len(uncached))]
 }
 
-// pickPart returns a piece the last kill left a .part file of, or an
-// uncached one.
+// pickPart returns a piece the last kill left a .part or .blocks file of,
+// or an uncached one.
 func (l *crashLoop) pickPart() span {
 	if len(l.parts) > 0 {
 		if s, ok := l.tree.byDig[l.parts[l.rng.IntN(len(l.parts))]]; ok {
@@ -224,8 +230,8 @@ func (l *crashLoop) pickPart() span {
 }
 
 // kill SIGKILLs the mount after a random delay, or right after a few more
-// pieces were served. It returns how it chose and the piece GETs in
-// flight just before the kill.
+// piece GETs were answered in full. It returns how it chose and the piece
+// GETs in flight just before the kill.
 func (l *crashLoop) kill(t *testing.T, m *mount, servedBefore int64) (string, int64) {
 	t.Helper()
 	const most = 300 * time.Millisecond
@@ -242,7 +248,7 @@ func (l *crashLoop) kill(t *testing.T, m *mount, servedBefore int64) (string, in
 			time.Sleep(time.Millisecond)
 		}
 		time.Sleep(jitter)
-		how = fmt.Sprintf("%v after %d pieces were sent (%d wanted)",
+		how = fmt.Sprintf("%v after %d piece GETs were answered (%d wanted)",
 			time.Since(start).Round(time.Millisecond), l.origin.served.Load()-servedBefore, k)
 	}
 	inFlight := l.origin.inFlight.Load()
@@ -271,12 +277,12 @@ func (l *crashLoop) reap(t *testing.T, readers []*crashReader) {
 func (l *crashLoop) logStats(t *testing.T, n int, elapsed time.Duration) {
 	t.Helper()
 	s := l.stats
-	t.Logf("%d kills in %v: %d with piece GETs in flight, %d left .part files, %d with --disk-cache; %d piece files hashed, %d pieces recorded; readers got %d MiB, all equal to the source",
-		n, elapsed.Round(time.Millisecond), s.inFlight, s.withParts, s.bounded, s.hashed, len(l.recorded), s.readBytes>>20)
+	t.Logf("%d kills in %v: %d with piece GETs in flight, %d left .part files or unrecorded .blocks files, %d with --disk-cache; %d piece files hashed, %d pieces recorded complete, %d partial; readers got %d MiB, all equal to the source",
+		n, elapsed.Round(time.Millisecond), s.inFlight, s.withParts, s.bounded, s.hashed, len(l.recorded), len(l.partials), s.readBytes>>20)
 	// A loop that never killed mid-fetch proved nothing about crashes; a
 	// handful of kills may be unlucky.
 	if n >= 20 && (s.inFlight == 0 || s.withParts == 0) {
-		t.Errorf("no kill found a piece GET in flight (%d) or left a .part file (%d): the loop did not test crashes mid-fetch", s.inFlight, s.withParts)
+		t.Errorf("no kill found a piece GET in flight (%d) or left a .part file or an unrecorded .blocks file (%d): the loop did not test crashes mid-fetch", s.inFlight, s.withParts)
 	}
 }
 
@@ -294,7 +300,5 @@ func (l *crashLoop) final(t *testing.T) {
 	if got, want := checkRecordedPieces(t, l.cache), len(l.tree.byDig); got != want {
 		t.Errorf("after reading the whole file: %d pieces recorded complete, want %d", got, want)
 	}
-	if _, parts := cacheFiles(l.cache); len(parts) > 0 {
-		t.Errorf(".part files left after a clean stop: %q", firstN(parts))
-	}
+	checkNoStrays(t, l.cache, l.tree.out)
 }

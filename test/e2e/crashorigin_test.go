@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,10 +14,11 @@ import (
 )
 
 // crashOrigin serves a publish output on 127.0.0.1 and, while throttled,
-// sends each piece in a few chunks with pauses between them, so that a
-// mount has many pieces in flight at any moment and a kill at a random
-// moment finds some mid-body and some being written to the cache. It
-// counts piece GETs in flight and answered in full.
+// sends each piece, or the range of it a GET asks for, in a few chunks
+// with pauses between them, so that a mount has many pieces in flight at
+// any moment and a kill at a random moment finds some mid-body and some
+// being written to the cache. It counts piece GETs in flight and answered
+// in full.
 type crashOrigin struct {
 	srv   *httptest.Server
 	dir   string
@@ -63,16 +65,27 @@ func (o *crashOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// serveSlowly sends the piece in chunks and reports whether all of it
-// went out; it gives up when the client goes away.
+// serveSlowly sends the piece, or the one range of it that r asks for, in
+// chunks and reports whether all of it went out; it gives up when the
+// client goes away.
 func (o *crashOrigin) serveSlowly(w http.ResponseWriter, r *http.Request) bool {
 	b, err := os.ReadFile(filepath.Join(o.dir, filepath.FromSlash(filepath.Clean(r.URL.Path))))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusNotFound)
 		return false
 	}
+	status := http.StatusOK
+	if h := r.Header.Get("Range"); h != "" {
+		rs := requestRanges(h, int64(len(b)))
+		if len(rs) != 1 {
+			http.Error(w, "one satisfiable range, please", http.StatusRequestedRangeNotSatisfiable)
+			return false
+		}
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", rs[0].off, rs[0].off+rs[0].n-1, len(b)))
+		b, status = b[rs[0].off:rs[0].off+rs[0].n], http.StatusPartialContent
+	}
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(http.StatusOK)
+	w.WriteHeader(status)
 	rc := http.NewResponseController(w)
 	chunk := (len(b) + crashChunks - 1) / crashChunks
 	for len(b) > 0 {

@@ -46,9 +46,11 @@ func TestDamagedUnwritable(t *testing.T) {
 }
 
 // TestDamagedDiskFull mounts with its cache on a 3 MiB tmpfs and reads a
-// 300 MiB file through it: every write of a piece past the first few
-// fails with ENOSPC, yet the bytes read must be right, and the cache must
-// be left with no .part file and nothing recorded that is not whole.
+// 300 MiB file through it: every write of a piece or of a partial piece's
+// blocks past the first few fails with ENOSPC, yet the bytes read must be
+// right, and the cache must be left with no .part file, no .blocks file
+// without its record, and nothing recorded that is not right: a complete
+// piece whole, a partial piece's recorded blocks in its .blocks file.
 func TestDamagedDiskFull(t *testing.T) {
 	cache := dmgTmpfs(t, 0, "size=3m,mode=0700")
 	origin := newCountingOrigin(t, fx.out)
@@ -70,8 +72,8 @@ func TestDamagedDiskFull(t *testing.T) {
 	}
 	checkDBIntegrity(t, cache)
 	n := checkRecordedPieces(t, cache)
-	t.Logf("%d pieces recorded complete on the full disk", n)
-	dmgCheckNoStrays(t, cache)
+	dmgCheckNoStrays(t, cache) // checks the partial pieces' recorded blocks too
+	t.Logf("%d pieces recorded complete and %d partial on the full disk", n, len(blkPartials(t, cache)))
 }
 
 // TestDamagedInUse starts a second mount on a cache a first mount is

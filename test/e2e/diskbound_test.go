@@ -22,9 +22,11 @@ const (
 
 // TestDiskCacheBound reads three times --disk-cache through a mount, then
 // reads some of it again, and checks after every read, and by polling in
-// between, that the piece files in the cache (.part files included) never
-// exceed the bound by more than the pieces that may be in flight; that
-// every byte read is right; and that the piece read last stays cached.
+// between, that the piece files in the cache (.part files included, and
+// partial pieces' sparse .blocks files by the bytes allocated to them)
+// never exceed the bound by more than the pieces that may be in flight;
+// that every byte read is right; and that the piece read last stays
+// cached.
 //
 // The memory tier is off and each read first drops the kernel's cached
 // pages of its range, so that every read reaches the disk tier.
@@ -109,18 +111,29 @@ func boundReadBig(t *testing.T, f *os.File, off, n int64) {
 }
 
 // boundCheckStoppedCache checks the cache a bounded mount left: sound, and
-// with no fetch in flight any more, recording at most limit bytes.
+// with no fetch in flight any more, recording at most limit bytes in
+// complete pieces and recorded blocks of partial ones together.
 func boundCheckStoppedCache(t *testing.T, cache string, limit int64) {
 	t.Helper()
 	checkDBIntegrity(t, cache)
 	checkRecordedPieces(t, cache)
 	dmgCheckNoStrays(t, cache)
+	complete, partial := recordedBytes(t, cache)
+	t.Logf("after the mount stopped: %s recorded complete, %s in recorded blocks of partial pieces (%s allocated to .blocks files)",
+		boundMiB(complete), boundMiB(partial), boundMiB(boundPartialAllocated(cache)))
+	if total := complete + partial; total > limit {
+		t.Errorf("after the mount stopped: %s recorded (%s complete, %s partial), want at most %s (the bound and one piece)",
+			boundMiB(total), boundMiB(complete), boundMiB(partial), boundMiB(limit))
+	}
+}
+
+// boundPartialAllocated is the bytes allocated to the cache's .blocks files.
+func boundPartialAllocated(cache string) int64 {
 	var total int64
-	for _, size := range recordedPieces(t, cache) {
-		total += size
+	for _, p := range blkPartialFiles(cache) {
+		if fi, err := os.Stat(p); err == nil {
+			total += boundFileBytes(p, fi)
+		}
 	}
-	t.Logf("after the mount stopped: %s recorded complete", boundMiB(total))
-	if total > limit {
-		t.Errorf("after the mount stopped: %s recorded complete, want at most %s (the bound and one piece)", boundMiB(total), boundMiB(limit))
-	}
+	return total
 }

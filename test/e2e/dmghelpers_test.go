@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/piecefs/piecefs/meta"
@@ -97,9 +98,18 @@ func dmgGarbage(t *testing.T, path string) {
 }
 
 // dmgCheckNoStrays checks, on a cache no mount is using, that there is no
-// .part file and that every piece file is recorded complete: a file the
-// database does not know would be a piece a later mount trusts by accident.
+// .part file, that every piece file is recorded complete and every .blocks
+// file recorded partial, and that the recorded partial blocks hold the
+// shared publication's bytes: a file the database does not know would be a
+// piece a later mount trusts by accident.
 func dmgCheckNoStrays(t *testing.T, cache string) {
+	t.Helper()
+	checkNoStrays(t, cache, fx.out)
+}
+
+// checkNoStrays is dmgCheckNoStrays for a cache of the publication in out
+// (a publish output).
+func checkNoStrays(t *testing.T, cache, out string) {
 	t.Helper()
 	complete, parts := cacheFiles(cache)
 	if len(parts) > 0 {
@@ -115,6 +125,17 @@ func dmgCheckNoStrays(t *testing.T, cache string) {
 	}
 	if len(strays) > 0 {
 		t.Errorf("%d piece files the database does not record: %q", len(strays), firstN(strays))
+	}
+	partials := checkPartialPieces(t, cache, out)
+	strays = strays[:0]
+	for _, p := range blkPartialFiles(cache) {
+		d, err := meta.ParseHex(strings.TrimSuffix(filepath.Base(p), blocksSuffix))
+		if _, ok := partials[d]; err != nil || !ok {
+			strays = append(strays, p)
+		}
+	}
+	if len(strays) > 0 {
+		t.Errorf("%d .blocks files the database does not record partial: %q", len(strays), firstN(strays))
 	}
 }
 

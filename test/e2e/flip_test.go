@@ -13,12 +13,12 @@ import (
 // the middle of a piece, away from the damage tests' pieces.
 const flipOff = 40<<20 + pieceSize/2 + 1234
 
-// TestFlipAfterRead flips a byte of a cached piece's file under a running
-// mount, after the mount has read that piece from its disk tier: the next
-// read of the byte's page returns the source's bytes, the piece fetched
-// again, and never the flipped byte. Before every disk read was checked, a
-// process trusted a piece it had hashed once and served the flip until it
-// restarted.
+// TestFlipAfterRead flips a byte of a cached complete piece's file under
+// a running mount, after the mount has read that piece from its disk tier:
+// the next read of the byte's page returns the source's bytes, the piece
+// fetched again, and never the flipped byte. Before every disk read was
+// checked, a process trusted a piece it had hashed once and served the
+// flip until it restarted.
 //
 // The memory tier is off and each read first drops the kernel's cached
 // pages of its range, so that every read reaches the disk tier.
@@ -35,8 +35,12 @@ func TestFlipAfterRead(t *testing.T) {
 	defer f.Close()
 	page := int64(flipOff) &^ 4095
 
+	// A read of one page would fetch and keep only its block, in a
+	// partial piece (TestFlipInPartialPiece damages one of those): read
+	// the whole piece, so that it is fetched and stored complete, in the
+	// background.
 	piecePath := cachedPiecePath(cache, target.piece.Digest)
-	boundReadBig(t, f, page, 4096) // fetched, and stored in the background
+	boundReadBig(t, f, target.start, target.length)
 	flipWaitServedFromDisk(t, m, piecePath, f, page)
 
 	dmgFlipByte(t, piecePath, flipOff-target.start)

@@ -14,10 +14,13 @@ func TestTreeMatchesSource(t *testing.T) {
 		m := startMount(t, origin.URL(), shared)
 		runChecks(t, m.dir, treeChecks)
 		m.Stop(t)
+		t.Logf("%d piece GETs asked for %s", origin.PieceGets(), boundMiB(origin.PieceBytes()))
 		// Kernel re-reads after page-cache eviction must come from the
-		// disk tier, and concurrent readers must share one fetch.
+		// disk tier, and concurrent readers and prefetches must share one
+		// fetch: a piece may come in several ranged GETs, but no byte of
+		// it twice.
 		if again := origin.Refetched(); len(again) > 0 {
-			t.Errorf("pieces fetched more than once with a healthy origin: %v", again)
+			t.Errorf("pieces with bytes fetched more than once with a healthy origin (path: bytes asked for again): %v", again)
 		}
 		coldDone = !t.Failed()
 	})
