@@ -10,7 +10,8 @@ import (
 )
 
 // maxPersisting bounds the verified pieces being written to the Sink at
-// once, in the background or not, and so the .part files in the cache.
+// once, and the block spans being committed, in the background or not, and
+// so the .part files and the uncommitted blocks in the cache.
 // Beyond it a flight waits for a slot and persists before it returns, so a
 // disk slower than the network slows reads down instead of growing memory.
 const maxPersisting = 4

@@ -15,9 +15,12 @@ const (
 	boundDisk     = 8 << 20
 	boundDiskFlag = "8MiB"
 	// boundInFlight is how many pieces may be in flight beyond the bound:
-	// the one being admitted plus the fetches the kernel's readahead and
-	// the read itself start (at most 4 with 1 MiB pieces and 1 MiB reads).
-	boundInFlight = 5
+	// the one being admitted, the block spans written and waiting for
+	// their commit (4: fetch's maxPersisting; beyond it a fetch commits
+	// before it answers), plus the fetches the kernel's readahead and the
+	// read itself start, whose verified blocks are written as they arrive
+	// (at most 4 with 1 MiB pieces and 1 MiB reads).
+	boundInFlight = 1 + 4 + 4
 )
 
 // TestDiskCacheBound reads three times --disk-cache through a mount, then
