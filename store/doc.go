@@ -75,7 +75,10 @@
 // missing or has the wrong size (with the file), deletes the access times
 // and checksums left without a record, and removes every file without a
 // record (a crash between rename and record, or between an eviction's
-// record deletion and its file removal). Dropped pieces are fetched again
+// record deletion and its file removal). The one exception is a piece file
+// of the size that a partial record of its digest records: a partial
+// piece's completion that a crash interrupted, which Open checks and
+// finishes first (see "Partial pieces"). Dropped pieces are fetched again
 // when next read. The same holds for manifests. A drop or an eviction
 // deletes a piece's record, access time and checksums in one transaction.
 //
@@ -103,30 +106,67 @@
 //     partial (one transaction, bbolt's Batch).
 //
 // If the Part's blocks are the piece's last (every block is then on disk,
-// counting those other Parts recorded), Commit completes the piece instead,
-// as a [Writer]'s commit does: after step 3, rename <hex>.blocks to <hex>,
+// counting those other Parts recorded), Commit completes the piece instead.
+// If the piece has no partial record yet (the usual whole-piece fetch, a
+// Part that wrote every block), it takes exactly a [Writer]'s steps and
+// writes no partial record: after step 3, rename <hex>.blocks to <hex>,
 // fsync the directory, and in one transaction record the piece in buckets
-// pieces and blocks (the checksums of all its blocks) and delete its record
-// in bucket partial. A Part that wrote the whole piece (the usual
-// whole-piece fetch) so takes exactly a Writer's steps and writes no
-// partial record. Before the rename, a piece put together from the blocks
-// of more than one Part, or whose blocks were verified against a block
-// table, is hashed whole against its digest (the sha256 of 4 MiB takes
-// ~2.5 ms, BenchmarkCheck): its callers checked blocks, not the piece, and
-// a block table that does not describe the piece would otherwise make a
-// complete piece of wrong bytes. A piece that does not hash right is
-// dropped, and the Commit fails with an error wrapping [ErrCorrupt]. A Part
-// of a piece without a block table that writes the whole piece vouches for
-// it, as a Writer's caller does.
+// pieces and blocks (the checksums of all its blocks). If the piece has a
+// partial record, that record keeps its file at every step:
+//
+//  6. link <hex>.blocks to <hex>: the piece's name becomes a second name
+//     of the same file;
+//  7. fsync the directory;
+//  8. in one transaction, record the piece in buckets pieces and blocks
+//     and delete its record in bucket partial;
+//  9. remove the name <hex>.blocks.
+//
+// On a file system that makes no hard links (link fails with EPERM,
+// ENOTSUP, EXDEV, EMLINK or ENOSYS), step 6 renames the file instead and
+// step 9 has nothing to do. Before step 6 (or the rename of a piece
+// without a partial record), a piece put together from the blocks of more
+// than one Part, or whose blocks were verified against a block table, is
+// hashed whole against its digest (the sha256 of 4 MiB takes ~2.5 ms,
+// BenchmarkCheck): its callers checked blocks, not the piece, and a block
+// table that does not describe the piece would otherwise make a complete
+// piece of wrong bytes. A piece that does not hash right is dropped, and
+// the Commit fails with an error wrapping [ErrCorrupt]. A Part of a piece
+// without a block table that writes the whole piece vouches for it, as a
+// Writer's caller does.
 //
 // What a crash leaves is therefore, for each block, recorded with its bytes
 // durable, or not recorded: a crash before step 5 loses the Part's blocks
 // (their bytes stay in the file, unrecorded, until written again or the
-// file goes); a crash between a completion's rename and its transaction
-// loses the piece's recorded blocks too (the partial record has lost its
-// file, the renamed file has no record; Open removes both). A failure at
-// any step records nothing of the Part; a failure after a completion's
-// rename drops the partial piece.
+// file goes), never those recorded before. A crash during a completion
+// loses nothing recorded either, at any point:
+//
+//   - before step 6, or before a link or rename that step 7 had not yet
+//     made durable, the partial piece stays as it was recorded;
+//   - between step 6 and step 8, the file <hex>, which no record in bucket
+//     pieces names, holds every block of the piece, all of them durable
+//     before step 6, beside the partial record and its .blocks file (a
+//     second name of the same file), or, if step 6 renamed the file,
+//     beside a partial record that names a .blocks file that is gone.
+//     Open finishes the completion: it hashes <hex> against the digest
+//     and, if it matches, fsyncs the file and its directory (the crash may
+//     have come before step 7), then records the piece complete as step 8
+//     would have, and removes the .blocks file, if any, as a file without
+//     a record. A crash during Open leaves the same state, which the next
+//     Open finishes. If <hex> does not hash right (damaged since), or
+//     cannot be read or synced, nothing unverified is kept: <hex> is
+//     removed, and the partial piece is kept as recorded if its .blocks
+//     file is there (its blocks are still checked on every read), or
+//     dropped if it is not. Without a partial record (the Writer's steps)
+//     nothing was recorded, and Open removes <hex> as it removes any piece
+//     file without a record;
+//   - after step 8, the piece is complete, and a .blocks file left by a
+//     crash before step 9 has no record: Open removes it.
+//
+// A failure at any step up to 8 records nothing of the Part. A failure at
+// step 7 or 8 removes the name <hex>: the partial piece stays as it was
+// recorded if step 6 linked the file, and is dropped if it renamed it. A
+// failure at step 9 is logged: the piece is complete, and the next Open
+// removes the .blocks file.
 //
 // Several Parts of one piece may be open at once (concurrent ranged
 // fetches); a Part skips blocks already recorded, and once the piece is
@@ -146,10 +186,19 @@
 // by the manifest that names both, and another origin's manifest may name
 // another one. [Store.Has] and [Store.Load] see complete pieces only.
 //
-// Open reconciles bucket partial with the .blocks files: a record that is
+// Open reconciles bucket partial with the .blocks files. First it finishes
+// the completions a crash interrupted (above): a well-formed partial
+// record beside a file <hex> of the record's size that bucket pieces does
+// not record, whether its .blocks file is there or not, is hashed and, if
+// it matches, made durable and recorded complete; one that does not match
+// is logged (warning naming the piece) and removed. Then a record that is
 // malformed, whose digest is complete, or whose file is missing or of
-// another size is dropped, then every .blocks file without a record is
-// removed, and the counts are logged as for pieces (kind "partial").
+// another size is dropped, and every .blocks file without a record is
+// removed. The counts are logged as for pieces (kind "partial"), with the
+// completions finished ("completions_finished"). Only the pieces whose
+// completion a crash caught are hashed, ~2.5 ms for 4 MiB each. A piece so
+// finished counts its full size under the disk bound, which Open applies
+// after the reconcile (see "Disk bound").
 //
 // Each partial piece costs, in memory, an index entry as a complete piece
 // does and, for n blocks, n/8 bytes of bitmap and 4n bytes of checksums:
@@ -257,7 +306,10 @@
 //	a checksum record in bucket blocks       of the wrong length: pruned at Open, the piece hashed whole by its next read;
 //	  garbled                                with a wrong value: the piece dropped by the first read of that block, or fixed by Verify
 //	byte flipped in a manifest file          dropped by LoadManifest or VerifyManifests
-//	piece file without a record              removed at Open
+//	piece file without a record              removed at Open, unless a partial record of its digest has its size (next row)
+//	piece file without a record, of the      hashed at Open: recorded complete if it matches (a crash between a completion's
+//	  size a partial record records            link or rename and its transaction); else removed, the partial piece kept if its
+//	                                           .blocks file is there (its blocks checked on every read), else dropped
 //	.blocks file without a partial record    removed at Open (a crash before a Part's first record,
 //	                                           or after a completion's transaction)
 //	.blocks file deleted, truncated or       its record dropped at Open (size check), or the partial

@@ -13,15 +13,19 @@ import (
 // The durability steps, as passed to Options.faultHook. A commit runs
 // write, fsync, rename, dirsync and commit in that order; when the disk
 // bound makes it evict, evict (records deleted) and unlink (files removed)
-// run for the victims between fsync and rename.
+// run for the victims between fsync and rename. The completion of a
+// partial piece that has a partial record runs link in place of rename,
+// and unlink .blocks after commit (see finishPart).
 const (
-	stepWrite   = "write"
-	stepFsync   = "fsync"
-	stepRename  = "rename"
-	stepDirsync = "dirsync"
-	stepCommit  = "commit"
-	stepEvict   = "evict"
-	stepUnlink  = "unlink"
+	stepWrite        = "write"
+	stepFsync        = "fsync"
+	stepRename       = "rename"
+	stepLink         = "link"
+	stepDirsync      = "dirsync"
+	stepCommit       = "commit"
+	stepUnlinkBlocks = "unlink .blocks"
+	stepEvict        = "evict"
+	stepUnlink       = "unlink"
 )
 
 // step runs fn as the durability step name, first giving the fault hook a

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 
 	"github.com/piecefs/piecefs/internal/durable"
 	"github.com/piecefs/piecefs/meta"
@@ -166,11 +168,11 @@ func (s *Store) commitBlocks(f *os.File, e *piece, wrote *presence) error {
 	case wrote.full():
 		// This Part wrote every block: its own checksums are those of
 		// what it wrote last into each.
-		return s.finishPart(e, wrote, true, reserved)
+		return s.finishPart(e, wrote, true, have.count > 0, reserved)
 	}
 	merged := have.with(wrote)
 	if merged.full() {
-		return s.finishPart(e, merged, false, reserved)
+		return s.finishPart(e, merged, false, have.count > 0, reserved)
 	}
 	return s.recordPart(e, have, merged, reserved)
 }
@@ -209,13 +211,25 @@ func (s *Store) recordPart(e *piece, have, merged *presence, reserved int64) err
 }
 
 // finishPart makes the partial piece e, all of whose blocks are durable
-// (merged), a complete piece: renamed to the piece's name, then recorded
-// with every block's checksum in the transaction that deletes its partial
-// record. Unless one Part wrote every block and the piece has no block
-// table (so the caller verified those bytes against the piece's digest),
-// the file is first hashed whole against the digest. The caller holds e's
-// stripe; the reservation is used up or released on every path.
-func (s *Store) finishPart(e *piece, merged *presence, alone bool, reserved int64) error {
+// (merged), a complete piece: given the piece's name, then recorded with
+// every block's checksum in the transaction that deletes its partial
+// record, if it has one (recorded). Unless one Part wrote every block and
+// the piece has no block table (so the caller verified those bytes against
+// the piece's digest), the file is first hashed whole against the digest.
+//
+// The partial record, if there is one, keeps its file at every step: the
+// piece's name is a second name of the file (a hard link) until the
+// transaction has deleted the record, and only then does <hex>.blocks go.
+// A crash before the transaction leaves the partial piece as recorded
+// beside a piece file that no record names, which Open hashes and records
+// complete (finishCompletions); a failure removes the piece's name and
+// leaves the partial piece as it was. Without a partial record, or on a
+// file system without hard links, the file is renamed, as a Writer's is:
+// then a crash before the transaction leaves the partial record, if any,
+// without its file, and Open finishes the completion all the same, while a
+// failure drops the partial piece. The caller holds e's stripe; the
+// reservation is used up or released on every path.
+func (s *Store) finishPart(e *piece, merged *presence, alone, recorded bool, reserved int64) error {
 	sums := merged.sums
 	if !alone || merged.table != (meta.Digest{}) {
 		var err error
@@ -225,28 +239,75 @@ func (s *Store) finishPart(e *piece, merged *presence, alone bool, reserved int6
 		}
 	}
 	blocks, final := s.partialPath(e.d), s.piecePath(e.d)
-	if err := s.step(stepRename, func() error { return os.Rename(blocks, final) }); err != nil {
+	linked, err := s.nameComplete(blocks, final, recorded)
+	if err != nil {
 		s.unreserve(reserved) // nothing moved: the partial piece stays as it was
 		return err
 	}
 	s.files.evict(e.d) // a read of the partial piece may hold the file
-	err := s.step(stepDirsync, func() error { return durable.SyncDir(filepath.Dir(final)) })
+	err = s.step(stepDirsync, func() error { return durable.SyncDir(filepath.Dir(final)) })
 	if err == nil {
 		err = s.step(stepCommit, func() error { return s.db.Batch(putPiece(e.d, e.size, sums)) })
 	}
 	if err != nil {
-		// The partial file has lost its name; its record goes too.
 		s.remove(final)
-		s.dropPartLocked(e)
+		if !linked {
+			// The partial file has lost its name; its record goes too.
+			s.dropPartLocked(e)
+		}
 		s.unreserve(reserved)
 		return err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.index.remove(e)
 	e.completed = true
 	s.index.commit(&piece{d: e.d, size: e.size, atime: s.now(), dirty: true, sums: sums}, reserved)
+	s.mu.Unlock()
+	if linked {
+		// Its record is gone: so goes its name. A crash first, or a
+		// failure, leaves a partial file without a record, which Open
+		// removes.
+		err := s.step(stepUnlinkBlocks, func() error { return os.Remove(blocks) })
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.log.WithError(err).WithField("piece", e.d.String()).Warn("remove the partial file of a piece made complete")
+		}
+	}
 	return nil
+}
+
+// nameComplete gives the partial file blocks the complete piece's name
+// final, and reports whether blocks keeps its name too. If a partial
+// record names blocks (recorded), final is a hard link, so that the record
+// never names a missing file; on a file system without hard links, and
+// with no record to keep, it is a rename. A file already named final has
+// no record (the piece is not complete): it is replaced, as a rename
+// replaces it.
+func (s *Store) nameComplete(blocks, final string, recorded bool) (linked bool, err error) {
+	if recorded {
+		err = s.step(stepLink, func() error {
+			err := os.Link(blocks, final)
+			if errors.Is(err, fs.ErrExist) {
+				s.remove(final)
+				err = os.Link(blocks, final)
+			}
+			return err
+		})
+		if err == nil || !noHardLinks(err) {
+			return err == nil, err
+		}
+	}
+	return false, s.step(stepRename, func() error { return os.Rename(blocks, final) })
+}
+
+// noHardLinks reports whether err, from link(2), says that the file system
+// does not make hard links (or no more of them to this file).
+func noHardLinks(err error) bool {
+	for _, errno := range []syscall.Errno{syscall.EPERM, syscall.ENOTSUP, syscall.EOPNOTSUPP, syscall.ENOSYS, syscall.EXDEV, syscall.EMLINK} {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	return false
 }
 
 // hashPartial hashes the partial file of e, every block of which is

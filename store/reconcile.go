@@ -85,21 +85,34 @@ type tally struct {
 	kept       int // records whose file is present with the recorded size
 	dropped    int // records deleted: file missing, of another size, or record malformed
 	unrecorded int // files removed for lacking a kept record
+	finished   int // partial pieces recorded complete: completions a crash interrupted (see finishCompletions)
 }
 
 // reconcile brings disk and database into agreement (see "Crash safety"
 // and "Partial pieces") and loads the index of complete and partial pieces.
 // fresh says the database was started empty at this Open.
 func (s *Store) reconcile(fresh bool) error {
-	complete, partialFiles, err := s.reconcileArea(s.pieceArea(), fresh)
+	pa := s.pieceArea()
+	var t tally
+	sc, err := s.scan(pa, &t)
 	if err != nil {
 		return err
 	}
-	partials, err := s.reconcilePartials(complete, partialFiles, fresh)
+	// Before the piece files without a record go: some may be
+	// completions a crash interrupted, which are recorded now.
+	finished, err := s.finishCompletions(sc)
 	if err != nil {
 		return err
 	}
-	if _, _, err := s.reconcileArea(s.manifestArea(), fresh); err != nil {
+	complete, err := s.settleArea(pa, sc, t, fresh)
+	if err != nil {
+		return err
+	}
+	partials, err := s.reconcilePartials(complete, sc.partials, fresh, finished)
+	if err != nil {
+		return err
+	}
+	if _, err := s.reconcileArea(s.manifestArea(), fresh); err != nil {
 		return err
 	}
 	kept := make(map[meta.Digest]bool, len(complete)+len(partials))
@@ -122,21 +135,29 @@ func (s *Store) reconcile(fresh bool) error {
 	return nil
 }
 
-// reconcileArea returns the sizes of the objects of a that remain recorded,
-// and the partial files it found, which reconcilePartials matches with
-// their records. Records are deleted before files are removed, so a crash
-// in between leaves only files without records, which the next Open
-// removes.
-func (s *Store) reconcileArea(a area, fresh bool) (map[meta.Digest]int64, map[meta.Digest]found, error) {
+// reconcileArea scans the directories of a and settles them with their
+// records (see settleArea).
+func (s *Store) reconcileArea(a area, fresh bool) (map[meta.Digest]int64, error) {
 	var t tally
 	sc, err := s.scan(a, &t)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
+	return s.settleArea(a, sc, t, fresh)
+}
+
+// settleArea returns the sizes of the objects of a that remain recorded,
+// given the files the scan sc found (and what it did, t): it drops the
+// records whose file is missing or of another size, and removes the files
+// without a record. The partial files sc found are left to
+// reconcilePartials. Records are deleted before files are removed, so a
+// crash in between leaves only files without records, which the next Open
+// removes.
+func (s *Store) settleArea(a area, sc scanned, t tally, fresh bool) (map[meta.Digest]int64, error) {
 	onDisk := sc.files
 	var kept map[meta.Digest]int64
 	var bad []DroppedError
-	err = s.db.View(func(tx *bolt.Tx) (err error) {
+	err := s.db.View(func(tx *bolt.Tx) (err error) {
 		kept, bad, err = matchRecords(tx.Bucket([]byte(a.bucket)), onDisk)
 		return err
 	})
@@ -155,7 +176,7 @@ func (s *Store) reconcileArea(a area, fresh bool) (map[meta.Digest]int64, map[me
 	}
 	t.kept, t.dropped = len(kept), len(bad)
 	if err != nil {
-		return nil, nil, fmt.Errorf("check %s records: %w", a.bucket, err)
+		return nil, fmt.Errorf("check %s records: %w", a.bucket, err)
 	}
 	for _, f := range onDisk {
 		s.remove(f.path)
@@ -165,23 +186,24 @@ func (s *Store) reconcileArea(a area, fresh bool) (map[meta.Digest]int64, map[me
 	if fresh && t.unrecorded > 0 {
 		s.logFresh(a.bucket, t.unrecorded)
 	}
-	return kept, sc.partials, nil
+	return kept, nil
 }
 
 // logTally reports a reconcile at Info when it had to repair something (a
 // crash or damage happened, and an operator may want to know), else at Debug.
 func (s *Store) logTally(kind string, t tally) {
 	level := logrus.DebugLevel
-	if t.dropped+t.unrecorded+t.parts+t.stray > 0 {
+	if t.dropped+t.unrecorded+t.parts+t.stray+t.finished > 0 {
 		level = logrus.InfoLevel
 	}
 	s.log.WithFields(logrus.Fields{
-		"kind":               kind,
-		"kept":               t.kept,
-		"records_dropped":    t.dropped,
-		"unrecorded_removed": t.unrecorded,
-		"parts_removed":      t.parts,
-		"stray_removed":      t.stray,
+		"kind":                 kind,
+		"kept":                 t.kept,
+		"records_dropped":      t.dropped,
+		"unrecorded_removed":   t.unrecorded,
+		"parts_removed":        t.parts,
+		"stray_removed":        t.stray,
+		"completions_finished": t.finished,
 	}).Log(level, "reconciled cache directory")
 }
 
