@@ -200,7 +200,7 @@ func (s *Store) recordPart(e *piece, have, merged *presence, reserved int64) err
 			return err
 		}
 	}
-	if err := s.step(stepCommit, func() error { return s.db.Batch(putPartial(e.d, merged)) }); err != nil {
+	if err := s.step(stepCommit, func() error { return s.commitRecords(putPartial(e.d, merged)) }); err != nil {
 		s.unreserve(reserved)
 		return err
 	}
@@ -247,7 +247,7 @@ func (s *Store) finishPart(e *piece, merged *presence, alone, recorded bool, res
 	s.files.evict(e.d) // a read of the partial piece may hold the file
 	err = s.step(stepDirsync, func() error { return durable.SyncDir(filepath.Dir(final)) })
 	if err == nil {
-		err = s.step(stepCommit, func() error { return s.db.Batch(putPiece(e.d, e.size, sums)) })
+		err = s.step(stepCommit, func() error { return s.commitRecords(putPiece(e.d, e.size, sums)) })
 	}
 	if err != nil {
 		s.remove(final)

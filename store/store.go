@@ -88,6 +88,7 @@ type Store struct {
 	opts  Options
 	log   logrus.FieldLogger
 	db    *bolt.DB
+	group group    // shares the transactions of concurrent commits
 	lock  *os.File // holds the lock on LockName until Close
 	files *fileCache
 
@@ -194,6 +195,10 @@ func (s *Store) Bytes() int64 {
 func (s *Store) now() int64 { return s.opts.clock().Unix() }
 
 func (s *Store) stripe(d meta.Digest) *sync.Mutex { return &s.stripes[d[0]] }
+
+// commitRecords runs fn, which must be idempotent, in a transaction shared
+// with the commits running at the same time (see group).
+func (s *Store) commitRecords(fn func(*bolt.Tx) error) error { return s.group.commit(s.db, fn) }
 
 // Close waits for the operations in progress, writes the access times and
 // checksums not yet written, and closes the open piece files and the
