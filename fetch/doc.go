@@ -51,15 +51,15 @@
 // store blocks ([meta.DefaultBlockSize]), while the rest of the body is
 // still arriving; the commit (the store's fsync and its grouped database
 // transaction) runs after the callers have been answered, so no read waits
-// for it, and Close waits for it. Commits share the four slots of whole
-// pieces' writes: with all four busy, a span commits before its callers
+// for it, and Close waits for it. Commits share the room of whole pieces'
+// writes (16 MiB in all): without room, a span commits before its callers
 // are answered, so that a disk slower than the network slows reads down
 // rather than letting written, uncommitted blocks (which the disk bound
 // does not count) and their bytes in memory pile up. A whole piece (version 1) is written and
-// committed in the background once verified, at most four at a time;
+// committed in the background once verified, at most 16 MiB at a time;
 // callers are served from the bytes meanwhile, and a caller that asks again
 // during the write gets them from memory rather than from a second request.
-// With all four writes busy, the flight writes before it returns, so a disk
+// With that room taken, the flight writes before it returns, so a disk
 // slower than the network slows reads instead of growing memory. Sink
 // failures (a full disk) are logged and otherwise ignored: the bytes are good
 // and the read that asked for them is served. Once Close has begun, whole

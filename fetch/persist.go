@@ -1,32 +1,40 @@
 package fetch
 
 import (
+	"context"
 	"errors"
 	"sync"
 
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/piecefs/piecefs/meta"
 )
 
-// maxPersisting bounds the verified pieces being written to the Sink at
-// once, and the block spans being committed, in the background or not, and
-// so the .part files and the uncommitted blocks in the cache.
-// Beyond it a flight waits for a slot and persists before it returns, so a
-// disk slower than the network slows reads down instead of growing memory.
-const maxPersisting = 4
+// maxPersisting bounds the bytes of the verified pieces being written to
+// the Sink at once, and of the block spans being committed, in the
+// background or not, and so the .part files and the uncommitted blocks in
+// the cache: four pieces of the default size, or 256 spans of one 64 KiB
+// block, whose commits the store then flushes together. Beyond it a flight
+// waits for room and persists before it returns, so a disk slower than the
+// network slows reads down instead of growing memory.
+const maxPersisting = 16 << 20
+
+// weight is what persisting n bytes takes of maxPersisting: a piece larger
+// than the bound takes all of it.
+func weight(n int64) int64 { return min(max(n, 1), maxPersisting) }
 
 // persisting holds the verified pieces handed to the Sink but not yet
 // durable. Callers are served from it, so a reader that comes back for a
 // piece during its fsync neither waits for the disk nor fetches it again.
 type persisting struct {
-	slots chan struct{} // one token per background write
-	mu    sync.Mutex    // guards data
-	data  map[meta.Digest][]byte
+	room *semaphore.Weighted // maxPersisting bytes
+	mu   sync.Mutex          // guards data
+	data map[meta.Digest][]byte
 }
 
 func newPersisting() *persisting {
-	return &persisting{slots: make(chan struct{}, maxPersisting), data: make(map[meta.Digest][]byte)}
+	return &persisting{room: semaphore.NewWeighted(maxPersisting), data: make(map[meta.Digest][]byte)}
 }
 
 func (p *persisting) get(d meta.Digest, size int64) ([]byte, bool) {
@@ -36,9 +44,9 @@ func (p *persisting) get(d meta.Digest, size int64) ([]byte, bool) {
 	return b, ok && int64(len(b)) == size
 }
 
-// persist hands verified bytes to the Sink. With a slot free it writes in
-// the background (Close waits for it) and returns at once; with none, it
-// waits for a slot and writes before returning, so that a disk slower than
+// persist hands verified bytes to the Sink. With room free it writes in
+// the background (Close waits for it) and returns at once; without, it
+// waits for room and writes before returning, so that a disk slower than
 // the network slows reads down instead of growing memory. Once Close has
 // begun it writes nothing: the Sink is about to close too, so the piece is
 // discarded and fetched again when next read. Reads are served from the
@@ -48,18 +56,17 @@ func (f *Fetcher) persist(p meta.Piece, data []byte) {
 	if f.opts.Sink == nil {
 		return
 	}
-	select {
-	case f.pending.slots <- struct{}{}:
-	default:
-		f.pending.slots <- struct{}{} // background writes free slots without waiting on anything
+	w := weight(p.Size)
+	if !f.pending.room.TryAcquire(w) {
+		f.pending.acquire(w)
 		if !f.closing() {
 			f.put(p, data)
 		}
-		<-f.pending.slots
+		f.pending.room.Release(w)
 		return
 	}
 	if f.begin() != nil {
-		<-f.pending.slots
+		f.pending.room.Release(w)
 		return
 	}
 	f.pending.mu.Lock()
@@ -71,8 +78,14 @@ func (f *Fetcher) persist(p meta.Piece, data []byte) {
 		f.pending.mu.Lock()
 		delete(f.pending.data, p.Digest)
 		f.pending.mu.Unlock()
-		<-f.pending.slots
+		f.pending.room.Release(w)
 	}()
+}
+
+// acquire waits for w bytes of room. The background writes that hold it
+// release it without waiting on anything, so this never waits forever.
+func (p *persisting) acquire(w int64) {
+	_ = p.room.Acquire(context.Background(), w) // fails only when its context ends
 }
 
 // put writes one piece to the Sink. A failure (a full disk, say) is logged

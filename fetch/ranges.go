@@ -153,28 +153,28 @@ func (f *Fetcher) start(fl *rangeFlight, table *table) {
 	}()
 }
 
-// land answers fl's callers and commits or aborts what w took. The
-// commits waiting share the whole pieces' maxPersisting slots: with one
-// free, the callers are answered first and the commit follows; with none,
-// the disk is behind the network, and the flight commits before it
-// answers, so that reads slow down instead of written, uncommitted blocks
-// (uncounted by the disk bound) and their bytes in memory piling up.
+// land answers fl's callers and commits or aborts what w took. Commits
+// share the room of whole pieces' writes (maxPersisting bytes): with room,
+// the callers are answered first and the commit follows; without, the disk
+// is behind the network, and the flight commits before it answers, so that
+// reads slow down instead of written, uncommitted blocks (uncounted by the
+// disk bound) and their bytes in memory piling up.
 func (f *Fetcher) land(fl *rangeFlight, w *sinkWriter, data []byte, err error) {
 	if w == nil || err != nil {
 		f.ranges.finish(fl, data, err)
 		f.settle(w, fl.span.Piece, err)
 		return
 	}
-	select {
-	case f.pending.slots <- struct{}{}:
+	n := weight(int64(len(data)))
+	if f.pending.room.TryAcquire(n) {
 		f.ranges.finish(fl, data, nil)
 		f.settle(w, fl.span.Piece, nil)
-	default:
-		f.pending.slots <- struct{}{} // commits free slots without waiting on anything
+	} else {
+		f.pending.acquire(n)
 		f.settle(w, fl.span.Piece, nil)
 		f.ranges.finish(fl, data, nil)
 	}
-	<-f.pending.slots
+	f.pending.room.Release(n)
 }
 
 // create opens a Sink writer for p, or returns nil if there is no Sink or
