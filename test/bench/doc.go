@@ -39,6 +39,13 @@
 // with a reader), shows what any FUSE file system can reach here with the
 // same mount options as piecefs.
 //
+// # The disk's durable write speed
+//
+// A cold read caches every byte it reads, durably, so over a long read it
+// cannot outrun the file system that holds the cache: the row beside the
+// cold read writes up to 1 GiB in files of 4 MiB, each written, fsynced and
+// closed, as the store makes pieces durable, on the caches' file system.
+//
 // # Cleanup
 //
 // Every child process (origins, mounts) runs in its own process group, so

@@ -59,29 +59,38 @@ const hugeName = "huge.bin"
 // the origin: enough for a read at offset 0 and any readahead behind it.
 const realHugePieces = 4
 
-// writeHuge adds to the publish output out a manifest, tagged hugeTag,
-// whose one file is gib GiB of 4 MiB pieces. Only the first
-// realHugePieces pieces are written; the rest are listed under digests of
+// writeHuge adds to the publish output out a manifest of the format
+// publish writes (version 2, 64 KiB blocks), tagged hugeTag, whose one file
+// is gib GiB of 4 MiB pieces. Only the first realHugePieces pieces (and
+// their block tables) are written; the rest are listed under digests of
 // placeholder text, so the manifest is as large as a real one of that size
 // while costing a few MiB of disk. Reads past the real pieces fail; the
 // time-to-first-byte measurement reads one byte at offset 0.
 func writeHuge(out string, gib int) error {
 	const pieceSize = 4 << 20
 	n := int(int64(gib) << 30 / pieceSize)
-	m := &meta.Manifest{Format: meta.Format, Version: meta.VersionWholePieces, PieceSize: pieceSize}
+	m := &meta.Manifest{Format: meta.Format, Version: meta.Version, PieceSize: pieceSize, BlockSize: meta.DefaultBlockSize}
 	file := meta.Entry{Path: hugeName, Kind: meta.KindFile, Mode: 0o644, Size: int64(n) * pieceSize}
 	rng := rand.NewChaCha8(seed("huge"))
 	buf := make([]byte, pieceSize)
 	for i := range n {
-		d := meta.Sum(fmt.Appendf(nil, "piecefs-bench placeholder piece %d", i))
+		p := meta.Piece{
+			Digest: meta.Sum(fmt.Appendf(nil, "piecefs-bench placeholder piece %d", i)),
+			Size:   pieceSize,
+			Blocks: meta.Sum(fmt.Appendf(nil, "piecefs-bench placeholder block table %d", i)),
+		}
 		if i < realHugePieces {
 			_, _ = rng.Read(buf) // ChaCha8.Read never fails
-			d = meta.Sum(buf)
-			if err := writeObject(out, meta.PiecePath(d), buf); err != nil {
+			table := meta.BlockTable(buf, meta.DefaultBlockSize)
+			p.Digest, p.Blocks = meta.Sum(buf), meta.Sum(table)
+			if err := writeObject(out, meta.PiecePath(p.Digest), buf); err != nil {
+				return err
+			}
+			if err := writeObject(out, meta.BlocksPath(p.Blocks), table); err != nil {
 				return err
 			}
 		}
-		m.Pieces = append(m.Pieces, meta.Piece{Digest: d, Size: pieceSize})
+		m.Pieces = append(m.Pieces, p)
 		file.Extents = append(file.Extents, meta.Extent{Piece: i, Length: pieceSize})
 	}
 	m.Entries = []meta.Entry{{Path: ".", Kind: meta.KindDir, Mode: 0o755}, file}

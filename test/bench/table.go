@@ -99,6 +99,7 @@ func (r *row) met() string {
 // table holds every row, by name for the code that fills it.
 type table struct {
 	coldSeq, warmSeq, hotSeq, ceiling *row
+	diskWrite                         *row // the cold read beside the disk's durable write speed
 	ttfb, ttfbHuge                    *row
 	ttfbLocal                         *row // not printed: the local disk's first byte, noted under ttfb
 	coldTar, warmTar, find            *row
@@ -136,7 +137,8 @@ func newTable(cfg config) *table {
 			conds: []cond{atLeast("≥ 1.5× rclone", colRclone, 1.5)}},
 		hotSeq: &row{name: "seq re-read, hot", unit: "MiB/s", baseline: "page-cached local file",
 			conds: []cond{atLeast("≥ 0.5× baseline", colBase, 0.5)}},
-		ceiling: &row{name: "seq read, warm vs FUSE ceiling", unit: "MiB/s", baseline: "go-fuse memory file"},
+		ceiling:   &row{name: "seq read, warm vs FUSE ceiling", unit: "MiB/s", baseline: "go-fuse memory file"},
+		diskWrite: &row{name: "seq read, cold vs durable disk write", unit: "MiB/s", baseline: "write+fsync 4 MiB files"},
 		ttfb: &row{name: "first byte after mount, " + formatSize(cfg.bigSize), unit: "ms", baseline: "1-byte range GET, keep-alive",
 			conds: []cond{atMostConst("≤ 5 ms", 5)}},
 		ttfbLocal: &row{name: "first byte, local disk", unit: "ms"},
@@ -167,7 +169,7 @@ func newTable(cfg config) *table {
 
 // rows lists the rows in the order they are printed.
 func (t *table) rows() []*row {
-	rs := []*row{t.coldSeq, t.warmSeq, t.hotSeq, t.ceiling, t.ttfb}
+	rs := []*row{t.coldSeq, t.diskWrite, t.warmSeq, t.hotSeq, t.ceiling, t.ttfb}
 	if t.ttfbHuge != nil {
 		rs = append(rs, t.ttfbHuge)
 	}
@@ -183,6 +185,7 @@ func (t *table) rows() []*row {
 // peak RSS row takes the largest VmHWM.
 func (t *table) finish() {
 	t.ceiling.samples[colPiecefs] = t.warmSeq.samples[colPiecefs]
+	t.diskWrite.samples[colPiecefs] = t.coldSeq.samples[colPiecefs]
 	if v := t.ttfbLocal.median(colBase); !math.IsNaN(v) {
 		t.ttfb.note = fmt.Sprintf("local disk, cold page cache: %.2f ms", v)
 	}
