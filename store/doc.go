@@ -289,7 +289,8 @@
 // commit that would need to evict pinned pieces to stay within one piece
 // of the bound fails with an error wrapping [ErrFull]. A bound lowered
 // since the last run is applied at Open. Files being written (.part) and
-// blocks written but not yet committed are not counted, and an evicted
+// blocks written but not yet committed are not counted (the fetcher bounds
+// them: package fetch, "Persisting"), and an evicted
 // piece whose file cannot be removed has lost its record already, so the
 // next Open removes the file.
 //

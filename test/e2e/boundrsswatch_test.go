@@ -53,8 +53,8 @@ func (w *boundRSSWatch) check(t *testing.T, size int64) {
 	if peak := max(w.hwm, w.rssMax); peak >= boundRSSMemory+boundRSSSlack {
 		t.Errorf("mount's peak RSS %s, want less than %s (memory tier) + %s", boundMiB(peak), boundMiB(boundRSSMemory), boundMiB(boundRSSSlack))
 	}
-	if limit := int64(boundRSSDisk + boundInFlight*boundGenPieceSize); w.disk.Max() > limit {
-		t.Errorf("disk cache reached %s of piece files, want at most %s (bound %s + %d pieces)", boundMiB(w.disk.Max()), boundMiB(limit), boundMiB(boundRSSDisk), boundInFlight)
+	if limit := int64(boundRSSDisk + boundInFlight(boundGenPieceSize)); w.disk.Max() > limit {
+		t.Errorf("disk cache reached %s of piece files, want at most %s (bound %s + %s in flight)", boundMiB(w.disk.Max()), boundMiB(limit), boundMiB(boundRSSDisk), boundMiB(boundInFlight(boundGenPieceSize)))
 	}
 	// Complete files alone are only logged: a walk of the fan-out
 	// directories is not atomic, so it can count an evicted piece's file

@@ -14,14 +14,15 @@ const (
 	// shared tree's pieces.
 	boundDisk     = 8 << 20
 	boundDiskFlag = "8MiB"
-	// boundInFlight is how many pieces may be in flight beyond the bound:
-	// the one being admitted, the block spans written and waiting for
-	// their commit (4: fetch's maxPersisting; beyond it a fetch commits
-	// before it answers), plus the fetches the kernel's readahead and the
-	// read itself start, whose verified blocks are written as they arrive
-	// (at most 4 with 1 MiB pieces and 1 MiB reads).
-	boundInFlight = 1 + 4 + 4
 )
+
+// boundInFlight is how many bytes of pieces of pieceSize may be in flight
+// beyond the disk bound: the piece being admitted; the blocks written and
+// waiting for their commit (16 MiB: fetch's maxPersisting; beyond it a
+// fetch commits before it answers); and the fetches the kernel's readahead
+// and the read itself start, whose verified blocks are written as they
+// arrive (at most 4 pieces with 1 MiB reads).
+func boundInFlight(pieceSize int64) int64 { return pieceSize + 16<<20 + 4*pieceSize }
 
 // TestDiskCacheBound reads three times --disk-cache through a mount, then
 // reads some of it again, and checks after every read, and by polling in
@@ -38,7 +39,7 @@ func TestDiskCacheBound(t *testing.T) {
 	cache := t.TempDir()
 	m := startMount(t, origin.URL(), cache, "--disk-cache", boundDiskFlag, "--memory-cache", "0")
 	pieces := filepath.Join(cache, piecesDir)
-	const limit = boundDisk + boundInFlight*pieceSize
+	limit := boundDisk + boundInFlight(pieceSize)
 	var atMax boundCacheMix
 	poll := startBoundSampler(t, 10*time.Millisecond, func() (int64, bool) { return atMax.measure(pieces), true })
 	f, err := os.Open(filepath.Join(m.dir, fx.tree.big))
@@ -55,8 +56,8 @@ func TestDiskCacheBound(t *testing.T) {
 		got := boundDirBytes(pieces)
 		stepMax = max(stepMax, got)
 		if got > limit {
-			t.Errorf("after %s [%d, +%d): %s of piece files in the cache, want at most %s (bound %s + %d pieces)",
-				what, off, n, boundMiB(got), boundMiB(limit), boundMiB(boundDisk), boundInFlight)
+			t.Errorf("after %s [%d, +%d): %s of piece files in the cache, want at most %s (bound %s + %s in flight)",
+				what, off, n, boundMiB(got), boundMiB(limit), boundMiB(boundDisk), boundMiB(boundInFlight(pieceSize)))
 		}
 	}
 	for off := int64(0); off < 3*boundDisk; off += 2 * pieceSize {
