@@ -46,6 +46,11 @@
 // cold read writes up to 1 GiB in files of 4 MiB, each written, fsynced and
 // closed, as the store makes pieces durable, on the caches' file system.
 //
+// The warm random read has a row of that kind too: every 4 KiB read that
+// reaches the store reads and checks the whole 64 KiB block it lies in, so
+// the source file read at random in 64 KiB reads, cold, shows what the disk
+// gives such reads.
+//
 // # Cleanup
 //
 // Every child process (origins, mounts) runs in its own process group, so

@@ -18,22 +18,22 @@ type randResult struct {
 	p99  time.Duration // completion latency
 }
 
-// randomRead runs 4 KiB random reads of the file at path for runtime at
-// queue depth depth: fio when installed, else the Go pread loop.
-func (b *bench) randomRead(ctx context.Context, path string, depth int) (randResult, error) {
+// randomRead runs random reads of bs bytes of the file at path for runtime
+// at queue depth depth: fio when installed, else the Go pread loop.
+func (b *bench) randomRead(ctx context.Context, path string, depth int, bs int64) (randResult, error) {
 	if b.tools.fio == "" {
-		return goRandomRead(ctx, path, depth, b.cfg.fioRuntime)
+		return goRandomRead(ctx, path, depth, bs, b.cfg.fioRuntime)
 	}
-	return fioRandomRead(ctx, b.tools.fio, path, depth, b.cfg.fioRuntime)
+	return fioRandomRead(ctx, b.tools.fio, path, depth, bs, b.cfg.fioRuntime)
 }
 
 // fioRandomRead runs fio through the page cache (--direct=0). Buffered
 // reads complete synchronously even under libaio, so depth d is d psync
 // jobs reading at once, reported as one group.
-func fioRandomRead(ctx context.Context, fio, path string, depth int, runtime time.Duration) (randResult, error) {
+func fioRandomRead(ctx context.Context, fio, path string, depth int, bs int64, runtime time.Duration) (randResult, error) {
 	var out bytes.Buffer
 	_, err := timeCmd(ctx, &out, nil, fio, "--name=r", "--filename="+path, "--readonly",
-		"--rw=randread", "--bs=4k", "--ioengine=psync", "--iodepth=1", "--numjobs="+strconv.Itoa(depth),
+		"--rw=randread", "--bs="+strconv.FormatInt(bs, 10), "--ioengine=psync", "--iodepth=1", "--numjobs="+strconv.Itoa(depth),
 		"--group_reporting", "--direct=0", "--invalidate=0", "--norandommap",
 		fmt.Sprintf("--runtime=%dms", runtime.Milliseconds()), "--time_based", "--output-format=json")
 	if err != nil {

@@ -130,8 +130,13 @@ func onMountDir(fn func(context.Context, string) (float64, error)) measurement {
 // randomIOPS runs random reads of the big file at depth and returns IOPS;
 // it records the p99 latency in column c of r.
 func (b *bench) randomIOPS(depth int, r *row, c column) measurement {
+	return b.randomIOPSOf(depth, randomBlock, r, c)
+}
+
+// randomIOPSOf is randomIOPS with reads of bs bytes.
+func (b *bench) randomIOPSOf(depth int, bs int64, r *row, c column) measurement {
 	return func(ctx context.Context, m *mount) (float64, error) {
-		res, err := b.randomRead(ctx, m.path(bigName), depth)
+		res, err := b.randomRead(ctx, m.path(bigName), depth, bs)
 		if err == nil {
 			r.p99[c] = append(r.p99[c], ms(res.p99))
 			b.vlogf("    p99 latency %v", res.p99)

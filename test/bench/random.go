@@ -12,8 +12,8 @@ import (
 )
 
 // goRandomRead is the fallback for fio: depth goroutines, each preading
-// 4 KiB at random aligned offsets of one shared file until runtime ends.
-func goRandomRead(ctx context.Context, path string, depth int, runtime time.Duration) (randResult, error) {
+// bs bytes at random aligned offsets of one shared file until runtime ends.
+func goRandomRead(ctx context.Context, path string, depth int, bs int64, runtime time.Duration) (randResult, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return randResult{}, err
@@ -23,7 +23,7 @@ func goRandomRead(ctx context.Context, path string, depth int, runtime time.Dura
 	if err != nil {
 		return randResult{}, err
 	}
-	blocks := fi.Size() / randomBlock
+	blocks := fi.Size() / bs
 	if blocks == 0 {
 		return randResult{}, fmt.Errorf("%s is smaller than one block", path)
 	}
@@ -33,7 +33,7 @@ func goRandomRead(ctx context.Context, path string, depth int, runtime time.Dura
 	deadline := start.Add(runtime)
 	for i := range depth {
 		g.Go(func() (err error) {
-			lat[i], err = preadLoop(gctx, f, blocks, deadline, uint64(i))
+			lat[i], err = preadLoop(gctx, f, blocks, bs, deadline, uint64(i))
 			return err
 		})
 	}
@@ -44,15 +44,15 @@ func goRandomRead(ctx context.Context, path string, depth int, runtime time.Dura
 }
 
 // preadLoop reads random blocks until deadline and returns each read's latency.
-func preadLoop(ctx context.Context, f *os.File, blocks int64, deadline time.Time, stream uint64) ([]time.Duration, error) {
+func preadLoop(ctx context.Context, f *os.File, blocks, bs int64, deadline time.Time, stream uint64) ([]time.Duration, error) {
 	rng := rand.New(rand.NewPCG(42, stream))
-	buf := make([]byte, randomBlock)
+	buf := make([]byte, bs)
 	var lat []time.Duration
 	for t := time.Now(); t.Before(deadline); {
 		if err := ctx.Err(); err != nil {
 			return nil, context.Cause(ctx)
 		}
-		if _, err := f.ReadAt(buf, rng.Int64N(blocks)*randomBlock); err != nil {
+		if _, err := f.ReadAt(buf, rng.Int64N(blocks)*bs); err != nil {
 			return nil, fmt.Errorf("pread %s: %w", f.Name(), err)
 		}
 		now := time.Now()

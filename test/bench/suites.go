@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/piecefs/piecefs/internal/harness"
+	"github.com/piecefs/piecefs/meta"
 )
 
 // coldSuite runs every cold measurement of s into column c: each run
@@ -87,6 +88,10 @@ func (b *bench) localSuite(ctx context.Context, t *table) error {
 		{[]*row{t.find}, onMountDir(b.findAll), true},
 		{[]*row{t.random[1][0]}, b.randomIOPS(depths[0], t.random[1][0], colBase), true},
 		{[]*row{t.random[1][1]}, b.randomIOPS(depths[1], t.random[1][1], colBase), true},
+		// A warm read reads and checks the whole 64 KiB block its 4 KiB
+		// lie in (the unit of the store's checksums): this is its disk's
+		// share.
+		{[]*row{t.randomBlocks}, b.randomIOPSOf(depths[0], meta.DefaultBlockSize, t.randomBlocks, colBase), true},
 	}
 	for _, st := range steps {
 		err := b.repeat(ctx, st.rows[0], colBase, func(ctx context.Context) (float64, memUse, error) {

@@ -104,6 +104,7 @@ type table struct {
 	ttfbLocal                         *row // not printed: the local disk's first byte, noted under ttfb
 	coldTar, warmTar, find            *row
 	random                            [2][2]*row // [warm][deep]
+	randomBlocks                      *row       // the warm qd1 read beside local reads of whole 64 KiB blocks
 	fetchedRandom, fetchedOne         *row       // bytes the origin sent per cold read
 	rss                               *row
 }
@@ -164,6 +165,7 @@ func newTable(cfg config) *table {
 	}
 	t.random[0][0].conds = []cond{atLeast("≥ 0.5× range GET", colBase, 0.5)}
 	t.random[1][0].conds = []cond{atLeastConst("≥ 10,000 IOPS", 10000)}
+	t.randomBlocks = &row{name: "random 4 KiB, warm, qd1 vs 64 KiB reads", unit: "IOPS", baseline: "local disk, cold, 64 KiB"}
 	return t
 }
 
@@ -177,6 +179,7 @@ func (t *table) rows() []*row {
 	for _, w := range t.random {
 		rs = append(rs, w[0], w[1])
 	}
+	rs = append(rs, t.randomBlocks)
 	return append(rs, t.fetchedRandom, t.fetchedOne, t.rss)
 }
 
@@ -186,6 +189,7 @@ func (t *table) rows() []*row {
 func (t *table) finish() {
 	t.ceiling.samples[colPiecefs] = t.warmSeq.samples[colPiecefs]
 	t.diskWrite.samples[colPiecefs] = t.coldSeq.samples[colPiecefs]
+	t.randomBlocks.samples[colPiecefs] = t.random[1][0].samples[colPiecefs]
 	if v := t.ttfbLocal.median(colBase); !math.IsNaN(v) {
 		t.ttfb.note = fmt.Sprintf("local disk, cold page cache: %.2f ms", v)
 	}

@@ -141,7 +141,7 @@ func TestGoRandomRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, depth := range depths {
-		got, err := goRandomRead(context.Background(), path, depth, 50*time.Millisecond)
+		got, err := goRandomRead(context.Background(), path, depth, randomBlock, 50*time.Millisecond)
 		if err != nil {
 			t.Fatalf("depth %d: %v", depth, err)
 		}
@@ -153,7 +153,7 @@ func TestGoRandomRead(t *testing.T) {
 	if err := os.WriteFile(small, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := goRandomRead(context.Background(), small, 1, 10*time.Millisecond); err == nil {
+	if _, err := goRandomRead(context.Background(), small, 1, randomBlock, 10*time.Millisecond); err == nil {
 		t.Error("goRandomRead of a file smaller than a block succeeded, want an error")
 	}
 }
