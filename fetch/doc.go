@@ -47,9 +47,10 @@
 // Verified bytes go to [Options.Sink] (the store, which makes them durable
 // before it records them) through a [Writer] that fetch declares: Create,
 // then WriteAt at the bytes' offsets, then Commit, or Abort if the request
-// failed. A block span's blocks are written as each is verified, in whole
-// store blocks ([meta.DefaultBlockSize]), while the rest of the body is
-// still arriving; the commit (the store's fsync and its grouped database
+// failed. The writer is opened beside the request, not before it (opening
+// one may make and sync a directory). A block span's blocks are written as
+// they are verified, a megabyte at a time while the rest of the body is
+// still arriving, and what is left once the callers are answered; the commit (the store's fsync and its grouped database
 // transaction) runs after the callers have been answered, so no read waits
 // for it, and Close waits for it. Commits share the room of whole pieces'
 // writes (16 MiB in all): without room, a span commits before its callers

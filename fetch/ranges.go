@@ -177,18 +177,25 @@ func (f *Fetcher) land(fl *rangeFlight, w *sinkWriter, data []byte, err error) {
 	f.pending.room.Release(n)
 }
 
-// create opens a Sink writer for p, or returns nil if there is no Sink or
-// it cannot take p (logged: the bytes are served all the same).
+// create opens a Sink writer for p beside the request, or returns nil if
+// there is no Sink. Opening one may touch the disk (a new partial file, a
+// directory made and synced), which a read should not wait for before its
+// request even goes out: the writer is opened on its own goroutine, and
+// the first write waits for it.
 func (f *Fetcher) create(p meta.Piece) *sinkWriter {
 	if f.opts.Sink == nil {
 		return nil
 	}
-	w, err := f.opts.Sink.Create(p)
-	if err != nil {
-		f.sinkFailed(p, err)
-		return nil
-	}
-	return &sinkWriter{w: w}
+	s := &sinkWriter{opened: make(chan struct{})}
+	go func() {
+		defer close(s.opened)
+		s.w, s.err = f.opts.Sink.Create(p)
+		if s.err != nil {
+			f.sinkFailed(p, s.err)
+			s.failed = true
+		}
+	}()
+	return s
 }
 
 // settle commits what w took if the fetch succeeded, and aborts it
@@ -197,6 +204,13 @@ func (f *Fetcher) create(p meta.Piece) *sinkWriter {
 func (f *Fetcher) settle(w *sinkWriter, p meta.Piece, fetchErr error) {
 	if w == nil {
 		return
+	}
+	<-w.opened
+	if w.failed {
+		return // Create failed, and said so
+	}
+	if fetchErr == nil {
+		w.writeAt(w.rest, w.restOff)
 	}
 	var err error
 	if fetchErr != nil || w.err != nil {
@@ -209,18 +223,48 @@ func (f *Fetcher) settle(w *sinkWriter, p meta.Piece, fetchErr error) {
 	}
 }
 
-// sinkWriter is a Sink's Writer that stops taking bytes after its first
-// failure, which settle reports.
+// sinkWriter is a Sink's Writer, opened in the background (see create),
+// that stops taking bytes after its first failure, which settle reports.
 type sinkWriter struct {
-	w   Writer
-	err error
+	opened  chan struct{} // closed once w (or err) is set
+	w       Writer
+	err     error
+	failed  bool   // Create failed: there is no w
+	rest    []byte // verified bytes still to write, at restOff (see later)
+	restOff int64
 }
 
 func (s *sinkWriter) writeAt(b []byte, off int64) {
-	if s == nil || s.err != nil {
+	if s == nil {
+		return
+	}
+	<-s.opened
+	if s.err != nil || len(b) == 0 {
 		return
 	}
 	_, s.err = s.w.WriteAt(b, off)
+}
+
+// isOpen reports whether the writer is open, without waiting for it.
+func (s *sinkWriter) isOpen() bool {
+	if s == nil {
+		return false
+	}
+	select {
+	case <-s.opened:
+		return true
+	default:
+		return false
+	}
+}
+
+// later keeps verified bytes b, at offset off, to be written by settle,
+// after the callers have their bytes: a read does not wait for a write, or
+// for the writer's opening, that its answer does not need.
+func (s *sinkWriter) later(b []byte, off int64) {
+	if s != nil {
+		s.rest, s.restOff = b, off
+	}
 }
 
 // getRange fetches span s with one Range request (a plain GET when s is
@@ -293,9 +337,10 @@ const writeChunk = 1 << 20
 // readBlocks reads the blocks of span s from r, which must hold exactly
 // them, verifying each against bs as it arrives, and returns their bytes.
 // Verified bytes go to w (which may be nil) in whole store blocks
-// (meta.DefaultBlockSize, the Sink's unit), a writeChunk or the span's end
-// at a time while the rest arrives; a span that does not begin on a store
-// block's boundary writes from the first one it reaches.
+// (meta.DefaultBlockSize, the Sink's unit): a writeChunk at a time while
+// the rest arrives, if w is open by then, and what is left after the
+// callers are answered (see sinkWriter.later); a span that does not begin
+// on a store block's boundary writes from the first one it reaches.
 func readBlocks(r io.Reader, s Span, bs meta.Blocks, w *sinkWriter) ([]byte, error) {
 	off, n := s.Bytes()
 	buf := make([]byte, n)
@@ -312,7 +357,7 @@ func readBlocks(r io.Reader, s Span, bs meta.Blocks, w *sinkWriter) ([]byte, err
 		if meta.Digest(sha256.Sum256(block)) != bs[k] {
 			return nil, fmt.Errorf("%w: block %d of piece %s", ErrCorrupt, k, s.Piece.Digest)
 		}
-		if end := boff + blen; end > written && (end%meta.DefaultBlockSize == 0 || end == s.Piece.Size) && (end-written >= writeChunk || k == s.Last) {
+		if end := boff + blen; end-written >= writeChunk && (end%meta.DefaultBlockSize == 0 || end == s.Piece.Size) && w.isOpen() {
 			w.writeAt(buf[written-off:end-off], written)
 			written = end
 		}
@@ -320,5 +365,10 @@ func readBlocks(r io.Reader, s Span, bs meta.Blocks, w *sinkWriter) ([]byte, err
 	if err := expectEOF(r, n); err != nil {
 		return nil, err
 	}
+	end := off + n
+	if end != s.Piece.Size {
+		end -= end % meta.DefaultBlockSize
+	}
+	w.later(buf[max(written-off, 0):max(end-off, written-off)], written)
 	return buf, nil
 }
