@@ -101,10 +101,7 @@
 // after its bytes are durable:
 //
 //  1. write the blocks into <hex>.blocks (the caller verified them);
-//  2. make the file durable, then close it: fsync it, or, when other
-//     partial commits are waiting too, one syncfs(2) of the cache's file
-//     system for all of them (a round waits 5ms for company first; the
-//     readers were answered before, so no read waits for it);
+//  2. fsync the file, then close it;
 //  3. make room under the disk bound (see "Disk bound");
 //  4. if this is the file's first record, fsync its directory;
 //  5. record the blocks, those recorded before and these, in bucket

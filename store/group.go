@@ -2,12 +2,9 @@ package store
 
 import (
 	"errors"
-	"os"
 	"sync"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
-	"golang.org/x/sys/unix"
 )
 
 // rounds runs work in rounds without waiting for company: the first call
@@ -16,10 +13,6 @@ import (
 // lone call costs what it would alone, while calls that pile up behind a
 // slow round (an fsync) share the next.
 type rounds[T any] struct {
-	// linger is how long a leader waits for company before each round: 0
-	// runs a lone call at once.
-	linger time.Duration
-
 	mu      sync.Mutex // guards pending and running
 	pending []*call[T]
 	running bool // a leader is running a round; new calls wait for the next
@@ -41,11 +34,6 @@ func (r *rounds[T]) do(arg T, run func([]*call[T])) error {
 	}
 	r.running = true
 	for len(r.pending) > 0 {
-		if r.linger > 0 {
-			r.mu.Unlock()
-			time.Sleep(r.linger)
-			r.mu.Lock()
-		}
 		round := r.pending
 		r.pending = nil
 		r.mu.Unlock()
@@ -96,51 +84,4 @@ func commitRound(db *bolt.DB, calls []*call[func(*bolt.Tx) error]) {
 		calls[failed].err <- errors.Join(err)
 		calls = append(calls[:failed:failed], calls[failed+1:]...)
 	}
-}
-
-// syncs makes written files durable in shared rounds (see rounds): a round
-// of one file fsyncs it; a round of several calls syncfs(2) once, which
-// flushes every file of the cache's file system, so that the blocks of
-// many small ranged fetches cost one flush rather than one each. syncfs
-// reports the writeback errors of the file system since the descriptor was
-// opened (Linux 5.8 and later), so a failure fails the whole round.
-type syncs struct{ rounds[*os.File] }
-
-// syncLinger is how long a round of partial commits waits for company
-// before it flushes: the commits run after their readers were answered, so
-// the wait costs no read anything, while cold random reads at one a
-// millisecond, each committing its block, share a flush five at a time
-// instead of each paying one (and keeping the disk busy under the
-// origin's reads).
-const syncLinger = 5 * time.Millisecond
-
-// sync makes the bytes written to f durable.
-func (g *syncs) sync(f *os.File) error { return g.do(f, syncRound) }
-
-func syncRound(calls []*call[*os.File]) {
-	var err error
-	if len(calls) == 1 {
-		err = calls[0].arg.Sync()
-	} else {
-		err = syncFS(calls[0].arg)
-	}
-	for _, c := range calls {
-		c.err <- err
-	}
-}
-
-// syncFS flushes the file system that holds f.
-func syncFS(f *os.File) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) { serr = unix.Syncfs(int(fd)) }); err != nil {
-		return err
-	}
-	if serr != nil {
-		return &os.PathError{Op: "syncfs", Path: f.Name(), Err: serr}
-	}
-	return nil
 }

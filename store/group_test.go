@@ -3,11 +3,9 @@ package store
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -54,40 +52,5 @@ func TestGroupCommit(t *testing.T) {
 	})
 	if err != nil {
 		t.Error(err)
-	}
-}
-
-// TestSyncsRounds: files synced at once share rounds, every caller gets
-// its round's outcome, and a round that cannot flush fails its callers.
-func TestSyncsRounds(t *testing.T) {
-	dir := t.TempDir()
-	g := syncs{rounds[*os.File]{linger: time.Millisecond}}
-	var wg sync.WaitGroup
-	errs := make([]error, 16)
-	for i := range errs {
-		f, err := os.Create(filepath.Join(dir, fmt.Sprint(i)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		if _, err := f.Write([]byte("x")); err != nil {
-			t.Fatal(err)
-		}
-		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = g.sync(f) }()
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Errorf("sync %d: %v", i, err)
-		}
-	}
-	closed, err := os.Create(filepath.Join(dir, "closed"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed.Close()
-	if err := g.sync(closed); err == nil {
-		t.Error("sync of a closed file succeeded")
 	}
 }

@@ -141,7 +141,7 @@ func (s *Store) releasePartLocked(e *piece) {
 // makes the piece complete instead (see "Partial pieces"). f is closed on
 // every path.
 func (s *Store) commitBlocks(f *os.File, e *piece, wrote *presence) error {
-	err := s.step(stepFsync, func() error { return s.syncs.sync(f) })
+	err := s.step(stepFsync, f.Sync)
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("close: %w", cerr)
 	}

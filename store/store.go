@@ -89,7 +89,6 @@ type Store struct {
 	log   logrus.FieldLogger
 	db    *bolt.DB
 	group group    // shares the transactions of concurrent commits
-	syncs syncs    // shares the flushes of concurrent partial commits
 	lock  *os.File // holds the lock on LockName until Close
 	files *fileCache
 
@@ -138,7 +137,6 @@ func Open(dir string, opts Options) (*Store, error) {
 		writing:     make(map[meta.Digest]bool),
 		pendingSums: make(map[meta.Digest][]uint32),
 	}
-	s.syncs.linger = syncLinger
 	s.files = newFileCache(opts.OpenFiles, s.pathOf, s.isCurrent)
 	s.files.opened = opts.openHook
 	if err := prepareDir(dir); err != nil {
