@@ -195,5 +195,9 @@ func fuzzSeeds(f *testing.F) [][]byte {
 	if m3.Validate() == nil {
 		seeds = append(seeds, enc(m3))
 	}
+	// Version 2: pieces of several units, the last one short, read unit
+	// by unit and by ranges.
+	m4, _, _ := fixtureV2(f, 200000+70000)
+	seeds = append(seeds, enc(m4))
 	return seeds
 }
