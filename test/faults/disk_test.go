@@ -13,11 +13,14 @@ import (
 	"github.com/piecefs/piecefs/store"
 )
 
-// checkNoParts fails the test if a .part file is left anywhere under dir.
+// checkNoParts fails the test if a .part or .blocks file is left anywhere
+// under dir.
 func checkNoParts(t *testing.T, dir string) {
 	t.Helper()
 	walkFiles(t, dir, func(path string) {
-		if strings.HasSuffix(path, ".part") {
+		// The tree's pieces are one block each, so a fetch either
+		// completes its piece or aborts its .blocks file: none is left.
+		if strings.HasSuffix(path, ".part") || strings.HasSuffix(path, ".blocks") {
 			t.Errorf("%s left behind", path)
 		}
 	})
