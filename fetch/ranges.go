@@ -268,12 +268,10 @@ func (s *sinkWriter) later(b []byte, off int64) {
 }
 
 // getRange fetches span s with one Range request (a plain GET when s is
-// the whole piece) and returns its bytes, verified against the block
-// table,
-// writing each store block of them to w as soon as it is verified. A
-// server that ignores Range and sends the whole piece (200) is served too:
-// all of it is verified block by block (and written), and the span's bytes
-// are returned. A 206 whose Content-Range is not exactly the span is a
+// the whole piece) and returns its bytes, verified against the block table
+// and handed to w (see readBlocks). A server that ignores Range and sends
+// the whole piece (200) is served too: all of it is verified block by
+// block (and handed to w), and the span's bytes are returned. A 206 whose Content-Range is not exactly the span is a
 // failed attempt, as is a block that does not match its hash.
 func (f *Fetcher) getRange(ctx context.Context, s Span, table *table, w *sinkWriter) ([]byte, error) {
 	off, n := s.Bytes()
