@@ -54,8 +54,14 @@ func fsOptions(opts Options) *gofs.Options {
 			DirectMountFlags: syscall.MS_RDONLY | syscall.MS_NOSUID | syscall.MS_NODEV,
 			MaxWrite:         maxIO,
 			MaxReadAhead:     maxIO,
-			Debug:            opts.Debug,
-			Logger:           fuseLogger(opts),
+			// Replies are bytes in memory, never a file descriptor: go-fuse's
+			// splice path copies them into a pipe and then the pipe into
+			// /dev/fuse, three more system calls than one writev. Measured on
+			// warm random 4 KiB reads: half the kernel CPU per read, and the
+			// same speed for sequential reads.
+			DisableSplice: true,
+			Debug:         opts.Debug,
+			Logger:        fuseLogger(opts),
 		},
 		EntryTimeout:    &timeout,
 		AttrTimeout:     &timeout,

@@ -17,8 +17,14 @@ import (
 
 // Defaults for zero Options fields.
 const (
-	// DefaultOpenFiles is the default bound on cached open piece files.
-	DefaultOpenFiles = 128
+	// DefaultOpenFiles is the default bound on cached open piece files:
+	// 4 GiB of 4 MiB pieces. A random reader of a file larger than the
+	// bound opens a file on most reads, and after the kernel has dropped
+	// its inodes an open costs a disk read of its own (80 µs measured,
+	// beside 150–270 µs for the 64 KiB block read). Go raises the soft
+	// file limit to the hard one at start, so 1,024 leaves room on any
+	// usual system.
+	DefaultOpenFiles = 1024
 	// DefaultLockTimeout is how long Open waits by default for another
 	// process to release the cache directory.
 	DefaultLockTimeout = time.Second

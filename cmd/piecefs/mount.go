@@ -32,6 +32,7 @@ type mountConfig struct {
 	fetchTimeout       time.Duration
 	stallTimeout       time.Duration
 	attempts           int
+	openFiles          int
 	allowOther         bool
 	debugFUSE          bool
 	debugAddr          string
@@ -49,6 +50,7 @@ func setupMount(fs *flag.FlagSet) func([]string) error {
 	fs.DurationVar(&c.fetchTimeout, "fetch-timeout", 30*time.Second, "how long a read of an uncached piece may wait, retries included, before it fails with EIO")
 	fs.DurationVar(&c.stallTimeout, "stall-timeout", 0, "give up an attempt that receives nothing for this long and retry on a new connection (default fetch-timeout/attempts)")
 	fs.IntVar(&c.attempts, "attempts", 4, "tries per fetch (a piece, or a range of its blocks) before a read fails")
+	fs.IntVar(&c.openFiles, "open-files", store.DefaultOpenFiles, "bound on the cached piece files kept open between reads (each holds a file descriptor)")
 	fs.BoolVar(&c.allowOther, "allow-other", false, "let users other than the mounting one read the mount")
 	fs.BoolVar(&c.debugFUSE, "debug-fuse", false, "log every FUSE request")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "serve Go profiling endpoints (/debug/pprof/) on this address, e.g. 127.0.0.1:6060")
@@ -62,8 +64,8 @@ func setupMount(fs *flag.FlagSet) func([]string) error {
 		if err := c.parseDigest(fs, *digest); err != nil {
 			return err
 		}
-		if c.fetchTimeout <= 0 || c.attempts <= 0 || c.stallTimeout < 0 {
-			return usageError{"--fetch-timeout and --attempts must be positive, --stall-timeout not negative"}
+		if c.fetchTimeout <= 0 || c.attempts <= 0 || c.stallTimeout < 0 || c.openFiles <= 0 {
+			return usageError{"--fetch-timeout, --attempts and --open-files must be positive, --stall-timeout not negative"}
 		}
 		log, err := newLog()
 		if err != nil {
@@ -115,7 +117,7 @@ func mount(c mountConfig, log *logrus.Logger) error {
 		}
 		defer stop()
 	}
-	st, err := store.Open(c.cacheDir, store.Options{Log: log.WithField("component", "store"), MaxBytes: c.diskCache})
+	st, err := store.Open(c.cacheDir, store.Options{Log: log.WithField("component", "store"), MaxBytes: c.diskCache, OpenFiles: c.openFiles})
 	if err != nil {
 		return err
 	}

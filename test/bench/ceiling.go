@@ -62,7 +62,8 @@ func serveCeiling(args []string) error {
 }
 
 // ceilingOptions are the mount options of piecefs's fs package: read-only,
-// 1 MiB reads and readahead, a direct mount, long cache timeouts.
+// 1 MiB reads and readahead, replies written without splice, a direct
+// mount, long cache timeouts.
 func ceilingOptions() *gofs.Options {
 	timeout := time.Hour
 	return &gofs.Options{
@@ -74,6 +75,7 @@ func ceilingOptions() *gofs.Options {
 			DirectMountFlags: syscall.MS_RDONLY | syscall.MS_NOSUID | syscall.MS_NODEV,
 			MaxWrite:         1 << 20,
 			MaxReadAhead:     1 << 20,
+			DisableSplice:    true,
 		},
 		EntryTimeout: &timeout,
 		AttrTimeout:  &timeout,

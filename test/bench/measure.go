@@ -135,8 +135,13 @@ func (b *bench) randomIOPS(depth int, r *row, c column) measurement {
 
 // randomIOPSOf is randomIOPS with reads of bs bytes.
 func (b *bench) randomIOPSOf(depth int, bs int64, r *row, c column) measurement {
+	return b.randomIOPSIn(bigName, depth, bs, r, c)
+}
+
+// randomIOPSIn is randomIOPSOf on the mount's file named file.
+func (b *bench) randomIOPSIn(file string, depth int, bs int64, r *row, c column) measurement {
 	return func(ctx context.Context, m *mount) (float64, error) {
-		res, err := b.randomRead(ctx, m.path(bigName), depth, bs)
+		res, err := b.randomRead(ctx, m.path(file), depth, bs)
 		if err == nil {
 			r.p99[c] = append(r.p99[c], ms(res.p99))
 			b.vlogf("    p99 latency %v", res.p99)

@@ -143,7 +143,8 @@ func (b *bench) writeCurlConf() error {
 }
 
 // ceilingSuite reads a memory-backed go-fuse file, the page cache dropped
-// before each run, into the baseline column of the ceiling row.
+// before each run, sequentially into the baseline column of the ceiling row
+// and at random (4 KiB, qd1) into that of the random ceiling row.
 func (b *bench) ceilingSuite(ctx context.Context, t *table) error {
 	size := ceilingSize(b.data.bigSize)
 	m, err := b.startCeiling(ctx, size)
@@ -157,6 +158,16 @@ func (b *bench) ceilingSuite(ctx context.Context, t *table) error {
 		d, err := readSeq(ctx, m.path(ceilingName), size, nil)
 		return mibps(size, d), memUse{}, err
 	})
+	if err == nil {
+		r := t.randomCeiling
+		err = b.repeat(ctx, r, colBase, func(ctx context.Context) (float64, memUse, error) {
+			if err := dropCaches(); err != nil {
+				return 0, memUse{}, err
+			}
+			v, err := b.randomIOPSIn(ceilingName, depths[0], randomBlock, r, colBase)(ctx, m)
+			return v, memUse{}, err
+		})
+	}
 	if stopErr := m.stop(); err == nil {
 		err = stopErr
 	}

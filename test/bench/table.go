@@ -105,6 +105,7 @@ type table struct {
 	coldTar, warmTar, find            *row
 	random                            [2][2]*row // [warm][deep]
 	randomBlocks                      *row       // the warm qd1 read beside local reads of whole 64 KiB blocks
+	randomCeiling                     *row       // the warm qd1 read beside random reads of a go-fuse memory file
 	fetchedRandom, fetchedOne         *row       // bytes the origin sent per cold read
 	rss                               *row
 }
@@ -166,6 +167,7 @@ func newTable(cfg config) *table {
 	t.random[0][0].conds = []cond{atLeast("≥ 0.5× range GET", colBase, 0.5)}
 	t.random[1][0].conds = []cond{atLeastConst("≥ 10,000 IOPS", 10000)}
 	t.randomBlocks = &row{name: "random 4 KiB, warm, qd1 vs 64 KiB reads", unit: "IOPS", baseline: "local disk, cold, 64 KiB"}
+	t.randomCeiling = &row{name: "random 4 KiB, warm, qd1 vs FUSE ceiling", unit: "IOPS", baseline: "go-fuse memory file, qd1"}
 	return t
 }
 
@@ -179,7 +181,7 @@ func (t *table) rows() []*row {
 	for _, w := range t.random {
 		rs = append(rs, w[0], w[1])
 	}
-	rs = append(rs, t.randomBlocks)
+	rs = append(rs, t.randomBlocks, t.randomCeiling)
 	return append(rs, t.fetchedRandom, t.fetchedOne, t.rss)
 }
 
@@ -190,6 +192,12 @@ func (t *table) finish() {
 	t.ceiling.samples[colPiecefs] = t.warmSeq.samples[colPiecefs]
 	t.diskWrite.samples[colPiecefs] = t.coldSeq.samples[colPiecefs]
 	t.randomBlocks.samples[colPiecefs] = t.random[1][0].samples[colPiecefs]
+	t.randomCeiling.samples[colPiecefs] = t.random[1][0].samples[colPiecefs]
+	// A warm read costs at least one FUSE round trip and one disk read of
+	// its block, one after the other.
+	if f, d := t.randomCeiling.median(colBase), t.randomBlocks.median(colBase); f > 0 && d > 0 {
+		t.randomCeiling.note = fmt.Sprintf("one FUSE round trip then one 64 KiB disk read, in series: at most %.0f IOPS", 1/(1/f+1/d))
+	}
 	if v := t.ttfbLocal.median(colBase); !math.IsNaN(v) {
 		t.ttfb.note = fmt.Sprintf("local disk, cold page cache: %.2f ms", v)
 	}

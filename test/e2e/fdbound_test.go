@@ -5,10 +5,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
-
-	"github.com/piecefs/piecefs/store"
 )
 
 const (
@@ -17,6 +16,10 @@ const (
 	// boundFDSlack is how many descriptors a mount may have opened for
 	// reasons of its own between two counts (a connection, a timer).
 	boundFDSlack = 8
+	// boundOpenFiles is the mount's open-file bound in TestFDsFlat, below
+	// the number of pieces the fixture's files span so that the bound is
+	// reached.
+	boundOpenFiles = 128
 	// boundConnSlack covers the connections to the origin a mount keeps
 	// idle (fetch allows 16 per host) and boundFDSlack.
 	boundConnSlack = 16 + boundFDSlack
@@ -31,11 +34,11 @@ const (
 // pages of its range, so that reads reach the store's open-file cache.
 func TestFDsFlat(t *testing.T) {
 	origin := newCountingOrigin(t, fx.out)
-	m := startMount(t, origin.URL(), t.TempDir(), "--memory-cache", "0")
+	m := startMount(t, origin.URL(), t.TempDir(), "--memory-cache", "0", "--open-files", strconv.Itoa(boundOpenFiles))
 	pid := m.PID()
 	r := newBoundFDReader(t, m.dir)
 	fds0 := boundFDs(t, pid)
-	ceiling := fds0 + store.DefaultOpenFiles + boundConnSlack
+	ceiling := fds0 + boundOpenFiles + boundConnSlack
 	disarm := boundWatchdog(t, m, 15*time.Minute)
 	defer disarm()
 
@@ -53,7 +56,7 @@ func TestFDsFlat(t *testing.T) {
 			t.Errorf("mount fds after %d open/read/close cycles: %d, want at most %d (before) + %d", boundCycles, final, fds1, boundFDSlack)
 		}
 		if peak > ceiling {
-			t.Errorf("mount fds during the cycles: max %d, want at most %d (at start) + %d (open-file cache) + %d", peak, fds0, store.DefaultOpenFiles, boundConnSlack)
+			t.Errorf("mount fds during the cycles: max %d, want at most %d (at start) + %d (open-file cache) + %d", peak, fds0, boundOpenFiles, boundConnSlack)
 		}
 	})
 
@@ -65,7 +68,7 @@ func TestFDsFlat(t *testing.T) {
 		t.Logf("%d files held open: mount fds max %d while held, %d after closing (start %d); test process fds %d before, %d after",
 			n, peak, final, fds0, self0, self1)
 		if peak > ceiling {
-			t.Errorf("mount fds with %d files open on it: max %d, want at most %d (at start) + %d (open-file cache) + %d", n, peak, fds0, store.DefaultOpenFiles, boundConnSlack)
+			t.Errorf("mount fds with %d files open on it: max %d, want at most %d (at start) + %d (open-file cache) + %d", n, peak, fds0, boundOpenFiles, boundConnSlack)
 		}
 		if self1 > self0 {
 			t.Errorf("test process fds: %d before opening %d files, %d after closing them", self0, n, self1)
