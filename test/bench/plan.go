@@ -17,6 +17,7 @@ func (b *bench) measure(ctx context.Context, t *table) error {
 		{"FUSE ceiling", func(ctx context.Context) error { return b.ceilingSuite(ctx, t) }},
 		{"local baselines", func(ctx context.Context) error { return b.localSuite(ctx, t) }},
 		{"durable disk write", func(ctx context.Context) error { return b.diskWriteSuite(ctx, t) }},
+		{"durable block commits", func(ctx context.Context) error { return b.blockCommitSuite(ctx, t) }},
 		{"origin baselines (keep-alive range GETs)", func(ctx context.Context) error { return b.originSuite(ctx, t) }},
 		{"piecefs cold", func(ctx context.Context) error { return b.coldSuite(ctx, t, b.piecefs, colPiecefs) }},
 		{"piecefs first byte, procedural file", func(ctx context.Context) error { return b.hugeTTFB(ctx, t) }},

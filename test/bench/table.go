@@ -106,6 +106,7 @@ type table struct {
 	random                            [2][2]*row // [warm][deep]
 	randomBlocks                      *row       // the warm qd1 read beside local reads of whole 64 KiB blocks
 	randomCeiling                     *row       // the warm qd1 read beside random reads of a go-fuse memory file
+	randomCommits                     *row       // the cold qd1 read beside durable block commits
 	fetchedRandom, fetchedOne         *row       // bytes the origin sent per cold read
 	rss                               *row
 }
@@ -167,6 +168,7 @@ func newTable(cfg config) *table {
 	t.random[0][0].conds = []cond{atLeast("≥ 0.5× range GET", colBase, 0.5)}
 	t.random[1][0].conds = []cond{atLeastConst("≥ 10,000 IOPS", 10000)}
 	t.randomBlocks = &row{name: "random 4 KiB, warm, qd1 vs 64 KiB reads", unit: "IOPS", baseline: "local disk, cold, 64 KiB"}
+	t.randomCommits = &row{name: "random 4 KiB, cold, qd1 vs durable block commits", unit: "IOPS", baseline: "new-piece block commits/s, qd1"}
 	t.randomCeiling = &row{name: "random 4 KiB, warm, qd1 vs FUSE ceiling", unit: "IOPS", baseline: "go-fuse memory file, qd1"}
 	return t
 }
@@ -181,7 +183,7 @@ func (t *table) rows() []*row {
 	for _, w := range t.random {
 		rs = append(rs, w[0], w[1])
 	}
-	rs = append(rs, t.randomBlocks, t.randomCeiling)
+	rs = append(rs, t.randomCommits, t.randomBlocks, t.randomCeiling)
 	return append(rs, t.fetchedRandom, t.fetchedOne, t.rss)
 }
 
@@ -193,6 +195,7 @@ func (t *table) finish() {
 	t.diskWrite.samples[colPiecefs] = t.coldSeq.samples[colPiecefs]
 	t.randomBlocks.samples[colPiecefs] = t.random[1][0].samples[colPiecefs]
 	t.randomCeiling.samples[colPiecefs] = t.random[1][0].samples[colPiecefs]
+	t.randomCommits.samples[colPiecefs] = t.random[0][0].samples[colPiecefs]
 	// A warm read costs at least one FUSE round trip and one disk read of
 	// its block, one after the other.
 	if f, d := t.randomCeiling.median(colBase), t.randomBlocks.median(colBase); f > 0 && d > 0 {
