@@ -78,6 +78,19 @@
 // read of an uncached piece fails within [Options.Timeout] when the origin is
 // down or stalls, rather than hanging.
 //
+// # Counting
+//
+// [Fetcher.Stats] returns counters kept with atomics on the paths above,
+// for metrics and status: HTTP requests sent and response body bytes
+// received (error pages included), whole pieces and block runs fetched and
+// verified, retries, verification failures (a piece, block, block table or
+// manifest whose bytes do not hash to their digest, counted once per
+// attempt that met it) and the fetches running now. A fetch served from
+// another's flight, from bytes being persisted or from the Sink sends no
+// request and counts nothing. [Options.Observe] is told of every fetch
+// when it ends (its kind, its time with retries, its error), for a latency
+// histogram.
+//
 // # Shutdown
 //
 // [Fetcher.Close] cancels every download in flight and waits for them, and

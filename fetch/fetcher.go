@@ -36,6 +36,12 @@ type Options struct {
 	Sink Sink
 	// Log receives retries and Sink failures; nil discards.
 	Log logrus.FieldLogger
+	// Observe, if set, is called once per fetch when it ends, with what it
+	// fetched ("piece", "range", "table", "manifest" or "tag"), how long it
+	// took, retries and their waits included, and its error (nil if it
+	// succeeded). It is called from the fetches' goroutines, concurrently,
+	// and must be quick: a latency histogram, say.
+	Observe func(kind string, d time.Duration, err error)
 }
 
 // Fetcher fetches verified pieces, manifests and tags from one origin. It is
@@ -50,6 +56,7 @@ type Fetcher struct {
 	pending   *persisting // verified pieces on their way to the Sink
 	tables    *tables     // verified block tables
 	ranges    *ranges     // block ranges being fetched or persisted
+	stats     counters    // see Stats
 
 	life   context.Context // ends at Close; every fetch runs under it
 	cancel context.CancelFunc

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"time"
 )
 
 // maxErrorBody is how much of an unwanted response body is read out before
@@ -34,6 +35,7 @@ func (f *Fetcher) send(ctx context.Context, url, byteRange string) (*http.Respon
 	if byteRange != "" {
 		req.Header.Set("Range", byteRange)
 	}
+	f.stats.requests.Add(1)
 	resp, err := f.client.Do(req)
 	if err != nil {
 		stop()
@@ -41,24 +43,32 @@ func (f *Fetcher) send(ctx context.Context, url, byteRange string) (*http.Respon
 	}
 	ok := resp.StatusCode == http.StatusOK || byteRange != "" && resp.StatusCode == http.StatusPartialContent
 	if !ok {
-		_, _ = io.CopyN(io.Discard, resp.Body, maxErrorBody)
+		n, _ := io.CopyN(io.Discard, resp.Body, maxErrorBody)
+		f.stats.bytes.Add(n)
 		resp.Body.Close()
 		stop()
 		return nil, &StatusError{Code: resp.StatusCode, URL: req.URL.Redacted()}
 	}
 	w.timer.Reset(w.idle)
-	resp.Body = &watchedBody{ReadCloser: resp.Body, w: w, stop: stop}
+	resp.Body = &watchedBody{ReadCloser: resp.Body, w: w, stop: stop, received: &f.stats.bytes}
 	return resp, nil
 }
 
-// run registers a fetch with Close, bounds it with scope, and retries op.
-func run[T any](ctx context.Context, f *Fetcher, what string, op func(context.Context) (T, error)) (T, error) {
+// run registers a fetch of kind with Close, bounds it with scope, retries
+// op, and counts the fetch (see Stats and Options.Observe); what names the
+// object in log lines.
+func run[T any](ctx context.Context, f *Fetcher, kind, what string, op func(context.Context) (T, error)) (T, error) {
 	var zero T
 	if err := f.begin(); err != nil {
 		return zero, err
 	}
 	defer f.wg.Done()
+	f.stats.inFlight.Add(1)
+	defer f.stats.inFlight.Add(-1)
 	ctx, cancel := f.scope(ctx)
 	defer cancel()
-	return retry(ctx, f, what, op)
+	start := time.Now()
+	v, err := retry(ctx, f, what, op)
+	f.finished(kind, time.Since(start), err)
+	return v, err
 }

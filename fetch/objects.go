@@ -19,7 +19,7 @@ func (f *Fetcher) Tag(ctx context.Context, name string) (meta.Digest, error) {
 	if err := meta.ValidTag(name); err != nil {
 		return meta.Digest{}, fmt.Errorf("fetch tag: %w", err)
 	}
-	d, err := run(ctx, f, "tag "+name, func(ctx context.Context) (meta.Digest, error) {
+	d, err := run(ctx, f, kindTag, "tag "+name, func(ctx context.Context) (meta.Digest, error) {
 		return f.getTag(ctx, name)
 	})
 	if err != nil {
@@ -52,7 +52,7 @@ func (f *Fetcher) getTag(ctx context.Context, name string) (meta.Digest, error) 
 // base/manifests/<hex>.json, verified against d and at most
 // meta.MaxManifestSize bytes long. It does not decode it.
 func (f *Fetcher) Manifest(ctx context.Context, d meta.Digest) ([]byte, error) {
-	b, err := run(ctx, f, "manifest "+d.String(), func(ctx context.Context) ([]byte, error) {
+	b, err := run(ctx, f, kindManifest, "manifest "+d.String(), func(ctx context.Context) ([]byte, error) {
 		return f.getManifest(ctx, d)
 	})
 	if err != nil {
@@ -67,5 +67,5 @@ func (f *Fetcher) getManifest(ctx context.Context, d meta.Digest) ([]byte, error
 		return nil, err
 	}
 	defer resp.Body.Close()
-	return readLimited(resp.Body, meta.MaxManifestSize, resp.ContentLength, d)
+	return f.checked(readLimited(resp.Body, meta.MaxManifestSize, resp.ContentLength, d))
 }

@@ -58,7 +58,7 @@ func (f *Fetcher) flight(p meta.Piece) ([]byte, error) {
 	if b, ok := f.stored(p); ok {
 		return b, nil
 	}
-	return run(f.life, f, p.Digest.String(), func(ctx context.Context) ([]byte, error) {
+	return run(f.life, f, kindPiece, p.Digest.String(), func(ctx context.Context) ([]byte, error) {
 		data, err := f.getPiece(ctx, p)
 		if err == nil {
 			f.persist(p, data)

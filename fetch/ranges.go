@@ -145,7 +145,7 @@ func (f *Fetcher) start(fl *rangeFlight, table *table) {
 		w := f.create(fl.span.Piece)
 		off, n := fl.span.Bytes()
 		what := fmt.Sprintf("piece %s bytes %d-%d", fl.span.Piece.Digest, off, off+n-1)
-		data, err := run(f.life, f, what, func(ctx context.Context) ([]byte, error) {
+		data, err := run(f.life, f, kindRange, what, func(ctx context.Context) ([]byte, error) {
 			return f.getRange(ctx, fl.span, table, w)
 		})
 		f.land(fl, w, data, err)
@@ -300,13 +300,13 @@ func (f *Fetcher) getRange(ctx context.Context, s Span, table *table, w *sinkWri
 		if err := checkContentRange(resp, off, n, s.Piece.Size); err != nil {
 			return nil, err
 		}
-		return readBlocks(resp.Body, s, bs, w)
+		return f.checked(readBlocks(resp.Body, s, bs, w))
 	default: // 200: the whole piece
 		if resp.ContentLength >= 0 && resp.ContentLength != s.Piece.Size {
 			return nil, fmt.Errorf("%w: %d bytes, want the piece's %d", ErrLength, resp.ContentLength, s.Piece.Size)
 		}
 		whole := Span{Piece: s.Piece, BlockSize: s.BlockSize, First: 0, Last: len(bs) - 1}
-		b, err := readBlocks(resp.Body, whole, bs, w)
+		b, err := f.checked(readBlocks(resp.Body, whole, bs, w))
 		if err != nil {
 			return nil, err
 		}

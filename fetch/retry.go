@@ -22,6 +22,7 @@ func retry[T any](ctx context.Context, f *Fetcher, what string, op func(context.
 			return zero, fmt.Errorf("attempt %d of %d: %w", attempt, f.opts.Attempts, err)
 		}
 		delay := backoff(f.opts.Backoff, attempt)
+		f.stats.retries.Add(1)
 		f.log.WithFields(logrus.Fields{"object": what, "attempt": attempt, "delay": delay}).WithError(err).Debug("fetch: retrying")
 		if serr := sleep(ctx, delay); serr != nil {
 			return zero, fmt.Errorf("attempt %d of %d: %w (then %w while waiting to retry)", attempt, f.opts.Attempts, err, serr)

@@ -37,18 +37,20 @@ func (w *watchdog) err(err error) error {
 	return err
 }
 
-// watchedBody reports every read that returns bytes to the watchdog, and
-// ends the attempt when closed.
+// watchedBody reports every read that returns bytes to the watchdog, counts
+// them, and ends the attempt when closed.
 type watchedBody struct {
 	io.ReadCloser
-	w    *watchdog
-	stop context.CancelFunc
+	w        *watchdog
+	stop     context.CancelFunc
+	received *atomic.Int64 // counts the body's bytes (Stats.Bytes)
 }
 
 func (b *watchedBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if n > 0 {
 		b.w.timer.Reset(b.w.idle)
+		b.received.Add(int64(n))
 	}
 	return n, b.w.err(err)
 }

@@ -56,7 +56,7 @@ func (f *Fetcher) Blocks(ctx context.Context, p meta.Piece, blockSize int64) (me
 	n := meta.NumBlocks(p.Size, blockSize)
 	key := "blocks/" + p.Blocks.Hex()
 	ch := f.flights.DoChan(key, func() (any, error) {
-		return run(f.life, f, "block table "+p.Blocks.String(), func(ctx context.Context) ([]byte, error) {
+		return run(f.life, f, kindTable, "block table "+p.Blocks.String(), func(ctx context.Context) ([]byte, error) {
 			return f.getExact(ctx, meta.BlocksPath(p.Blocks), int64(n*sha256.Size), p.Blocks)
 		})
 	})
@@ -86,5 +86,5 @@ func (f *Fetcher) getExact(ctx context.Context, rel string, size int64, d meta.D
 	if resp.ContentLength >= 0 && resp.ContentLength != size {
 		return nil, fmt.Errorf("%w: %d bytes, want %d", ErrLength, resp.ContentLength, size)
 	}
-	return readExact(resp.Body, size, d)
+	return f.checked(readExact(resp.Body, size, d))
 }

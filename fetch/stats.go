@@ -1,0 +1,70 @@
+package fetch
+
+import (
+	"errors"
+	"sync/atomic"
+	"time"
+)
+
+// Stats counts what a Fetcher has done since New (see "Counting"). The
+// counters only grow; InFlight is a level.
+type Stats struct {
+	Requests       int64 // HTTP requests sent to the origin, retries included
+	Pieces         int64 // whole pieces fetched and verified
+	Ranges         int64 // runs of blocks fetched and verified (one Range request each)
+	Bytes          int64 // response body bytes received from the origin
+	Retries        int64 // failed attempts that were tried again
+	VerifyFailures int64 // pieces, blocks, block tables and manifests whose bytes did not hash to their digest
+	InFlight       int64 // fetches running now (with their retries)
+}
+
+// The kinds of fetch that Options.Observe is told of.
+const (
+	kindPiece    = "piece"
+	kindRange    = "range"
+	kindTable    = "table"
+	kindManifest = "manifest"
+	kindTag      = "tag"
+)
+
+// counters are a Fetcher's Stats, counted as the fetches go.
+type counters struct {
+	requests, pieces, ranges, bytes, retries, verifyFailures, inFlight atomic.Int64
+}
+
+// Stats returns what f has counted so far. Each field is read on its own,
+// so a snapshot taken while fetches run may be a few events apart between
+// fields.
+func (f *Fetcher) Stats() Stats {
+	c := &f.stats
+	return Stats{
+		Requests: c.requests.Load(), Pieces: c.pieces.Load(), Ranges: c.ranges.Load(),
+		Bytes: c.bytes.Load(), Retries: c.retries.Load(), VerifyFailures: c.verifyFailures.Load(),
+		InFlight: c.inFlight.Load(),
+	}
+}
+
+// finished counts a fetch of kind that ran for d, its retries included,
+// and tells Options.Observe of it.
+func (f *Fetcher) finished(kind string, d time.Duration, err error) {
+	if err == nil {
+		switch kind {
+		case kindPiece:
+			f.stats.pieces.Add(1)
+		case kindRange:
+			f.stats.ranges.Add(1)
+		}
+	}
+	if f.opts.Observe != nil {
+		f.opts.Observe(kind, d, err)
+	}
+}
+
+// checked counts a verification failure if err is one, and returns b and
+// err unchanged; it wraps every reader of bytes that a hash checks.
+func (f *Fetcher) checked(b []byte, err error) ([]byte, error) {
+	if errors.Is(err, ErrCorrupt) {
+		f.stats.verifyFailures.Add(1)
+	}
+	return b, err
+}
