@@ -28,6 +28,21 @@
 // every file saves two round trips a file: a cold tar of 20,000 small
 // files took 3.15 s instead of 3.82 s (medians of 3, local disk 2.38 s).
 //
+// # Extended attributes
+//
+// A node serves the extended attributes its entry publishes in the
+// manifest, and beside them a few of piecefs's own, read-only, when the
+// mount's [Options] ask for them: a regular file has user.piecefs.cached
+// (the bytes of it cached, in decimal) and user.piecefs.pinned ("1" or
+// "0"), from [Options.Info]; the root has user.piecefs.digest (the
+// manifest's digest) and user.piecefs.control (the mount's control
+// socket). Other directories, symlinks and special files have none of
+// ours. A published attribute of the same name wins: it is served and
+// listed, ours is not. Listxattr lists the published names, sorted, then
+// ours. Values are computed on every call, and the kernel keeps no
+// extended attributes of a FUSE file system, so they are never stale;
+// CacheInfo must therefore answer from memory.
+//
 // # Read-only
 //
 // Every operation that would change the tree or a file answers EROFS. The

@@ -21,6 +21,18 @@ type FileReader interface {
 	ReadAt(ctx context.Context, e *meta.Entry, p []byte, off int64) (int, error)
 }
 
+// CacheInfo tells what of a regular file the mount holds; the CLI
+// implements it over the disk tier. Its methods are called on every read of
+// the attributes they back (see xattr.go), so they must be cheap: no I/O,
+// no fetching. e is the file's entry in the mounted manifest.
+type CacheInfo interface {
+	// Cached returns how many bytes of the file are cached.
+	Cached(e *meta.Entry) int64
+	// Pinned reports whether every byte of the file is kept out of
+	// eviction.
+	Pinned(e *meta.Entry) bool
+}
+
 // DefaultCacheTimeout is the entry, attribute and negative-lookup timeout
 // when Options.CacheTimeout is zero.
 const DefaultCacheTimeout = time.Hour
@@ -45,6 +57,16 @@ type Options struct {
 	// under another name (a hardlink): go-fuse discards that node without
 	// a word. So it may drift up, but never past the number of entries.
 	Inodes *atomic.Int64
+	// Info backs the user.piecefs.cached and user.piecefs.pinned
+	// attributes of regular files; nil leaves them out.
+	Info CacheInfo
+	// Digest is the mounted manifest's digest ("sha256:<hex>"), the value
+	// of the root's user.piecefs.digest; empty leaves it out.
+	Digest string
+	// Control is the path of the running mount's control socket, the
+	// value of the root's user.piecefs.control, by which commands given a
+	// path inside the mount find the mount; empty leaves it out.
+	Control string
 }
 
 // InodeBytes is about what each inode the kernel holds costs on the heap:
@@ -77,11 +99,14 @@ type tree struct {
 	timeout time.Duration
 	statfs  fuse.StatfsOut
 	inodes  *atomic.Int64 // see Options.Inodes
+	root    []xattr       // the attributes piecefs adds to the root (xattr.go)
+	file    []xattr       // and to every regular file
 }
 
 func newTree(m *meta.Manifest, r FileReader, opts Options) *tree {
 	opts = opts.withDefaults()
-	t := &tree{m: m, r: r, log: opts.Log, timeout: opts.CacheTimeout, statfs: statfsOf(m), inodes: opts.Inodes}
+	t := &tree{m: m, r: r, log: opts.Log, timeout: opts.CacheTimeout, statfs: statfsOf(m), inodes: opts.Inodes,
+		root: rootXattrs(opts), file: fileXattrs(opts.Info)}
 	if t.inodes == nil {
 		t.inodes = new(atomic.Int64)
 	}

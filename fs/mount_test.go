@@ -17,10 +17,16 @@ import (
 // the test ends.
 func mountFixture(t *testing.T) (*fixture, string) {
 	t.Helper()
+	return mountFixtureWith(t, Options{})
+}
+
+// mountFixtureWith is mountFixture with opts.
+func mountFixtureWith(t *testing.T, opts Options) (*fixture, string) {
+	t.Helper()
 	requireFUSE(t)
 	f := newFixture(t)
 	mnt := t.TempDir()
-	srv, err := Mount(mnt, f.m, f, Options{})
+	srv, err := Mount(mnt, f.m, f, opts)
 	if err != nil {
 		t.Fatalf("Mount: %v", err)
 	}

@@ -26,9 +26,14 @@ type testFS struct {
 func newTestTree(t *testing.T, opts Options) (*fixture, *testFS) {
 	t.Helper()
 	f := newFixture(t)
+	return f, serveFixture(f, opts)
+}
+
+// serveFixture builds f's file system through go-fuse.
+func serveFixture(f *fixture, opts Options) *testFS {
 	root := NewRoot(f.m, f, opts)
 	raw := gofs.NewNodeFS(root, fsOptions(opts.withDefaults()))
-	return f, &testFS{raw: raw, root: root.EmbeddedInode()}
+	return &testFS{raw: raw, root: root.EmbeddedInode()}
 }
 
 // walk returns the inode at the slash-separated path p, looking it up one
