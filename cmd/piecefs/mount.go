@@ -136,22 +136,35 @@ func mount(c mountConfig, log *logrus.Logger) error {
 		return err
 	}
 	limit := newMemoryLimit(c.memoryCache, m.PieceSize, len(m.Entries), log)
-	var mem piece.Memory // nil: --memory-cache 0 turns the tier off
+	var mem piece.Memory     // nil: --memory-cache 0 turns the tier off
+	var memStats memoryStats // the same, for status
 	if c.memoryCache > 0 {
-		mem = cache.New[piece.Key](c.memoryCache)
+		mc := cache.New[piece.Key](c.memoryCache)
+		mem, memStats = mc, mc
 	}
 	r := piece.New(m, piece.Options{
 		Memory: mem, Disk: st, Network: f, Readahead: readahead(c.memoryCache),
 		Log: log.WithField("component", "read"),
 	})
 	defer r.Close()
+	sock, err := controlSocketPath(c.cacheDir)
+	if err != nil {
+		return err
+	}
+	ctl := newMountControl(c, d, m, st, r, memStats, f, log)
 	srv, err := pfs.Mount(c.mountpoint, m, r, pfs.Options{
 		Log: log.WithField("component", "fuse"), AllowOther: c.allowOther, Debug: c.debugFUSE,
 		Inodes: limit.counter(),
+		Info:   entryInfo{m: m, disk: st}, Digest: d.String(), Control: sock,
 	})
 	if err != nil {
 		return err
 	}
+	if _, err := startControl(sock, ctl); err != nil {
+		unmount(srv, c.mountpoint, log)
+		return err
+	}
+	defer closeLogged(log, "control socket", ctl.Close)
 	spareProcs(log)
 	stopLimit := make(chan struct{})
 	defer close(stopLimit)
