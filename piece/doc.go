@@ -63,6 +63,21 @@
 // 1,000 pieces of 64 units, 0 of 20,000 random reads passed for sequential
 // (TestReadaheadRandomUnitsRarelyTrigger).
 //
+// # Counting
+//
+// [Reader.Stats] counts, with atomics and no allocation, every slice of a
+// read (the part of one piece that a read touches) once it is served: one
+// read of the slowest tier it waited for ([Tier]), and its bytes by the
+// tier each came from (a slice of units may take some from memory, some
+// from disk and the rest from the network). A read that fails counts
+// nothing. Readahead counts the prefetches that brought bytes into a
+// faster tier (a request to the network, or a disk piece loaded into
+// memory) and marks what it put in memory; the first read served from a
+// marked entry takes the mark and counts one readahead hit. Marks live in a
+// fixed table of fingerprints, four times the window: one overwritten by
+// another, or whose entry is evicted unread, is lost, so hits are a lower
+// bound.
+//
 // # Damage
 //
 // A disk piece that turns out missing, unreadable or damaged is not fatal:

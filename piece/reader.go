@@ -79,6 +79,8 @@ type Reader struct {
 	perPiece int // units per piece, at most
 
 	reading atomic.Int64 // ReadAt calls in progress, for Drain
+	stats   counters     // see Stats
+	marks   *marks       // memory entries readahead added, not read yet; nil without readahead or memory
 }
 
 // New returns a Reader over the manifest m. Close stops its prefetches.
@@ -92,6 +94,9 @@ func New(m *meta.Manifest, o Options) *Reader {
 	r.perPiece = meta.NumBlocks(m.PieceSize, r.unit)
 	if window := int(o.Readahead / r.unit); window > 0 {
 		r.ra = newReadahead(window, r.perPiece, int(lagBytes/r.unit), r.prefetch)
+		if r.mem != nil {
+			r.marks = newMarks(window)
+		}
 	}
 	return r
 }
@@ -161,17 +166,20 @@ func (r *Reader) readSlice(ctx context.Context, s meta.Slice, dst []byte, sequen
 	}
 	if r.mem != nil {
 		if b, ok := r.mem.Get(Key{d, Whole}); ok && serve(dst, b, s) {
+			r.served(TierMemory, len(dst), r.marks.take(Key{d, Whole}))
 			return nil
 		}
 		// Units fetched (or prefetched) a moment ago are in memory even
 		// once their piece is complete on disk: no disk read for them.
 		if r.m.HasBlocks() && r.unitsInMemory(s, dst) {
+			r.served(TierMemory, len(dst), r.takeUnits(s))
 			return nil
 		}
 	}
 	if r.disk.Has(d) {
 		err := r.readDisk(s, dst, sequential)
 		if err == nil {
+			r.served(TierDisk, len(dst), false)
 			return nil
 		}
 		// Damaged (the store dropped it and said why) or of another size:
@@ -191,6 +199,7 @@ func (r *Reader) readSlice(ctx context.Context, s meta.Slice, dst []byte, sequen
 	if r.mem != nil {
 		r.mem.Add(Key{d, Whole}, b)
 	}
+	r.served(TierNetwork, len(dst), false)
 	return nil
 }
 

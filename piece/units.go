@@ -32,14 +32,15 @@ func (r *Reader) unitBytes(p meta.Piece, k int) (off, n int64) {
 // the disk tier does not hold whole: unit by unit from memory or from the
 // disk's blocks, and each run of units that neither has from the network
 // with one ranged fetch, so that a read costs the units it touches and no
-// more.
+// more. The slice is counted by the tiers that served its units.
 func (r *Reader) readUnits(ctx context.Context, s meta.Slice, dst []byte) error {
 	first, last := meta.BlocksOf(s.Offset, s.Length, r.unit)
+	var t tally
 	missing := -1 // the first unit of the run not found yet
 	for k := first; k <= last; k++ {
-		if r.unitLocal(s, dst, k) {
+		if r.unitLocal(s, dst, k, &t) {
 			if missing >= 0 {
-				if err := r.fetchUnits(ctx, s, dst, missing, k-1); err != nil {
+				if err := r.fetchUnits(ctx, s, dst, missing, k-1, &t); err != nil {
 					return err
 				}
 				missing = -1
@@ -51,8 +52,11 @@ func (r *Reader) readUnits(ctx context.Context, s meta.Slice, dst []byte) error 
 		}
 	}
 	if missing >= 0 {
-		return r.fetchUnits(ctx, s, dst, missing, last)
+		if err := r.fetchUnits(ctx, s, dst, missing, last, &t); err != nil {
+			return err
+		}
 	}
+	r.count(&t)
 	return nil
 }
 
@@ -73,6 +77,20 @@ func (r *Reader) unitsInMemory(s meta.Slice, dst []byte) bool {
 	return true
 }
 
+// takeUnits takes the readahead marks of the units s touches (see marks)
+// and reports whether there were any.
+func (r *Reader) takeUnits(s meta.Slice) bool {
+	if r.marks == nil {
+		return false
+	}
+	hit := false
+	first, last := meta.BlocksOf(s.Offset, s.Length, r.unit)
+	for k := first; k <= last; k++ {
+		hit = r.marks.take(Key{s.Piece.Digest, k}) || hit
+	}
+	return hit
+}
+
 // clip returns the part of unit [uoff, uoff+ulen) that slice s reads, as
 // an offset in the piece and the matching part of dst.
 func clip(s meta.Slice, dst []byte, uoff, ulen int64) (int64, []byte) {
@@ -80,15 +98,17 @@ func clip(s meta.Slice, dst []byte, uoff, ulen int64) (int64, []byte) {
 	return lo, dst[lo-s.Offset : hi-s.Offset]
 }
 
-// unitLocal serves s's part of unit k from memory or disk, and reports
-// whether it could.
-func (r *Reader) unitLocal(s meta.Slice, dst []byte, k int) bool {
+// unitLocal serves s's part of unit k from memory or disk, adds it to t,
+// and reports whether it could.
+func (r *Reader) unitLocal(s meta.Slice, dst []byte, k int, t *tally) bool {
 	p := s.Piece
 	uoff, ulen := r.unitBytes(p, k)
 	lo, part := clip(s, dst, uoff, ulen)
 	if r.mem != nil {
 		if b, ok := r.mem.Get(Key{p.Digest, k}); ok && int64(len(b)) == ulen {
 			copy(part, b[lo-uoff:])
+			t.add(TierMemory, len(part))
+			t.prefetch = r.marks.take(Key{p.Digest, k}) || t.prefetch
 			return true
 		}
 	}
@@ -101,12 +121,13 @@ func (r *Reader) unitLocal(s meta.Slice, dst []byte, k int) bool {
 		r.log.WithError(err).WithField("piece", p.Digest).Debug("disk blocks unusable; fetching them")
 		return false
 	}
+	t.add(TierDisk, len(part))
 	return true
 }
 
 // fetchUnits fetches units first..last of s's piece with one ranged fetch,
-// serves s's part of them into dst and keeps them in memory.
-func (r *Reader) fetchUnits(ctx context.Context, s meta.Slice, dst []byte, first, last int) error {
+// serves s's part of them into dst, adds it to t and keeps them in memory.
+func (r *Reader) fetchUnits(ctx context.Context, s meta.Slice, dst []byte, first, last int, t *tally) error {
 	p := s.Piece
 	b, off, err := r.fetchRun(ctx, p, first, last)
 	if err != nil {
@@ -114,6 +135,7 @@ func (r *Reader) fetchUnits(ctx context.Context, s meta.Slice, dst []byte, first
 	}
 	lo, part := clip(s, dst, off, int64(len(b)))
 	copy(part, b[lo-off:])
+	t.add(TierNetwork, len(part))
 	return nil
 }
 
@@ -161,6 +183,8 @@ func (r *Reader) prefetch(ctx context.Context, from, to int) {
 		if r.mem != nil {
 			if b, err := r.disk.Load(p); err == nil && int64(len(b)) == p.Size {
 				r.mem.Add(Key{p.Digest, Whole}, b)
+				r.stats.readaheadFetches.Add(1)
+				r.marks.mark(Key{p.Digest, Whole})
 			}
 		}
 		return
@@ -179,8 +203,10 @@ func (r *Reader) prefetchPiece(ctx context.Context, p meta.Piece) {
 		r.log.WithError(err).WithField("piece", p.Digest).Debug("prefetch failed")
 		return
 	}
+	r.stats.readaheadFetches.Add(1)
 	if r.mem != nil && int64(len(b)) == p.Size {
 		r.mem.Add(Key{p.Digest, Whole}, b)
+		r.marks.mark(Key{p.Digest, Whole})
 	}
 }
 
@@ -199,6 +225,10 @@ func (r *Reader) prefetchUnits(ctx context.Context, p meta.Piece, first, last in
 			if _, _, err := r.fetchRun(ctx, p, missing, k-1); err != nil {
 				r.log.WithError(err).WithField("piece", p.Digest).Debug("prefetch failed")
 				return
+			}
+			r.stats.readaheadFetches.Add(1)
+			for j := missing; j < k; j++ {
+				r.marks.mark(Key{p.Digest, j})
 			}
 			missing = -1
 		}
