@@ -14,9 +14,11 @@ import (
 type Cache[K comparable] struct {
 	max int64 // bound on bytes; <= 0 means disabled
 
-	mu    sync.Mutex // guards lru and bytes
-	lru   *simplelru.LRU[K, []byte]
-	bytes int64 // sum of len of the values in lru
+	mu           sync.Mutex // guards lru, bytes, evictions and evictedBytes
+	lru          *simplelru.LRU[K, []byte]
+	bytes        int64 // sum of len of the values in lru
+	evictions    int64 // values evicted to make room, since New
+	evictedBytes int64 // their bytes
 }
 
 // New returns a cache that holds at most maxBytes bytes of values. If
@@ -70,7 +72,9 @@ func (c *Cache[K]) Add(d K, b []byte) {
 	c.lru.Add(d, b)
 	c.bytes += int64(len(b))
 	for c.bytes > c.max {
-		c.lru.RemoveOldest()
+		_, old, _ := c.lru.RemoveOldest()
+		c.evictions++
+		c.evictedBytes += int64(len(old))
 	}
 }
 
@@ -92,4 +96,22 @@ func (c *Cache[K]) Bytes() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.bytes
+}
+
+// Stats is a snapshot of a cache, for metrics and status.
+type Stats struct {
+	Bytes, MaxBytes         int64 // bytes cached, and the bound
+	Len                     int   // values cached
+	Evictions, EvictedBytes int64 // values evicted to make room since New, and their bytes
+}
+
+// Stats returns a snapshot of c, taken under one lock so that its numbers
+// agree. A disabled cache returns zeros.
+func (c *Cache[K]) Stats() Stats {
+	if c.disabled() {
+		return Stats{}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Stats{Bytes: c.bytes, MaxBytes: c.max, Len: c.lru.Len(), Evictions: c.evictions, EvictedBytes: c.evictedBytes}
 }

@@ -144,3 +144,28 @@ func TestConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestStats counts what is cached and what was evicted to make room; a
+// value replaced under its key, or too large to cache, is no eviction.
+func TestStats(t *testing.T) {
+	c := New[meta.Digest](100)
+	c.Add(key(1), val(1, 40))
+	c.Add(key(2), val(2, 40))
+	c.Add(key(2), val(2, 30))  // replaced, not evicted
+	c.Add(key(3), val(3, 101)) // too large: not cached
+	if got, want := c.Stats(), (Stats{Bytes: 70, MaxBytes: 100, Len: 2}); got != want {
+		t.Errorf("Stats() = %+v, want %+v", got, want)
+	}
+	c.Add(key(4), val(4, 50)) // evicts 1 (40 bytes)
+	c.Add(key(5), val(5, 60)) // evicts 2 (30) and 4 (50)
+	if got, want := c.Stats(), (Stats{Bytes: 60, MaxBytes: 100, Len: 1, Evictions: 3, EvictedBytes: 120}); got != want {
+		t.Errorf("Stats() = %+v, want %+v", got, want)
+	}
+	var disabled *Cache[meta.Digest]
+	for _, d := range []*Cache[meta.Digest]{disabled, New[meta.Digest](0)} {
+		d.Add(key(1), val(1, 1))
+		if got := d.Stats(); got != (Stats{}) {
+			t.Errorf("disabled cache: Stats() = %+v, want zeros", got)
+		}
+	}
+}

@@ -19,6 +19,12 @@
 // modify the returned bytes. Add keeps the slice it is given, so the caller
 // must not modify it afterwards either.
 //
+// # Counting
+//
+// [Cache.Stats] reports the bytes and values cached, the bound, and the
+// values evicted to make room since New with their bytes; a value replaced
+// under its own key, or too large to cache, is not an eviction.
+//
 // # Concurrency
 //
 // All methods are safe for concurrent use.
