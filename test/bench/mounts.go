@@ -57,11 +57,12 @@ func (m *mount) stop() error {
 
 // piecefsMount mounts a tag of the origin with the real `piecefs mount`.
 type piecefsMount struct {
-	b     *bench
-	url   string // the origin, or a relay in front of it
-	tag   string
-	cache string
-	mnt   string
+	b      *bench
+	url    string // the origin, or a relay in front of it
+	tag    string
+	cache  string
+	mnt    string
+	memory int64 // --memory-cache; 0 means the configured one
 }
 
 func (s *piecefsMount) name() string { return "piecefs" }
@@ -72,8 +73,12 @@ func (s *piecefsMount) start(ctx context.Context, cold bool) (*mount, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
+	memory := s.b.cfg.memoryCache
+	if s.memory > 0 {
+		memory = s.memory
+	}
 	hm, err := harness.StartMount(ctx, harness.Command{Path: s.b.bin, Args: []string{"mount", "--cache", s.cache,
-		"--memory-cache", strconv.FormatInt(s.b.cfg.memoryCache, 10), "--tag", s.tag, "--log-level", "warn", s.url, s.mnt}}, s.mnt)
+		"--memory-cache", strconv.FormatInt(memory, 10), "--tag", s.tag, "--log-level", "warn", s.url, s.mnt}}, s.mnt)
 	if err != nil {
 		return nil, fmt.Errorf("piecefs mount: %w", err)
 	}

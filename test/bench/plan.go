@@ -22,6 +22,7 @@ func (b *bench) measure(ctx context.Context, t *table) error {
 		{"piecefs cold", func(ctx context.Context) error { return b.coldSuite(ctx, t, b.piecefs, colPiecefs) }},
 		{"piecefs first byte, procedural file", func(ctx context.Context) error { return b.hugeTTFB(ctx, t) }},
 		{"piecefs warm", func(ctx context.Context) error { return b.warmSuite(ctx, t, b.piecefs, colPiecefs) }},
+		{"piecefs preheat", func(ctx context.Context) error { return b.preheatSuite(ctx, t) }},
 		{"piecefs bytes fetched", func(ctx context.Context) error { return b.fetchedSuite(ctx, t, b.countedPiecefs, colPiecefs) }},
 	}
 	for _, st := range steps {

@@ -108,6 +108,8 @@ type table struct {
 	randomCeiling                     *row       // the warm qd1 read beside random reads of a go-fuse memory file
 	randomCommits                     *row       // the cold qd1 read beside durable block commits
 	fetchedRandom, fetchedOne         *row       // bytes the origin sent per cold read
+	preheatMem, preheatDisk           *row       // reads after a preheat, and from the disk tier alone
+	preheatRate                       *row       // the preheat itself, beside curl
 	rss                               *row
 }
 
@@ -169,6 +171,9 @@ func newTable(cfg config) *table {
 	t.random[1][0].conds = []cond{atLeastConst("≥ 10,000 IOPS", 10000)}
 	t.randomBlocks = &row{name: "random 4 KiB, warm, qd1 vs 64 KiB reads", unit: "IOPS", baseline: "local disk, cold, 64 KiB"}
 	t.randomCommits = &row{name: "random 4 KiB, cold, qd1 vs durable block commits", unit: "IOPS", baseline: "new-piece block commits/s, qd1"}
+	t.preheatMem = &row{name: "seq read after preheat, memory tier", unit: "MiB/s", baseline: "cold from the origin"}
+	t.preheatDisk = &row{name: "seq read, disk tier, memory tier cold", unit: "MiB/s", baseline: "cold from the origin"}
+	t.preheatRate = &row{name: "preheat of the big file", unit: "MiB/s", baseline: "curl, keep-alive"}
 	t.randomCeiling = &row{name: "random 4 KiB, warm, qd1 vs FUSE ceiling", unit: "IOPS", baseline: "go-fuse memory file, qd1"}
 	return t
 }
@@ -184,6 +189,7 @@ func (t *table) rows() []*row {
 		rs = append(rs, w[0], w[1])
 	}
 	rs = append(rs, t.randomCommits, t.randomBlocks, t.randomCeiling)
+	rs = append(rs, t.preheatMem, t.preheatDisk, t.preheatRate)
 	return append(rs, t.fetchedRandom, t.fetchedOne, t.rss)
 }
 
@@ -196,6 +202,7 @@ func (t *table) finish() {
 	t.randomBlocks.samples[colPiecefs] = t.random[1][0].samples[colPiecefs]
 	t.randomCeiling.samples[colPiecefs] = t.random[1][0].samples[colPiecefs]
 	t.randomCommits.samples[colPiecefs] = t.random[0][0].samples[colPiecefs]
+	t.preheatRate.samples[colBase] = t.coldSeq.samples[colBase]
 	// A warm read costs at least one FUSE round trip and one disk read of
 	// its block, one after the other.
 	if f, d := t.randomCeiling.median(colBase), t.randomBlocks.median(colBase); f > 0 && d > 0 {
