@@ -28,9 +28,12 @@ const (
 	// BucketPartial records partial pieces: digest → size, a bitmap of the
 	// blocks on disk, and the CRC-32C of each (see "Partial pieces").
 	BucketPartial = "partial"
+	// BucketPins records pins: owner → the digests and sizes of the
+	// pieces it keeps out of eviction (see "Pins").
+	BucketPins = "pins"
 )
 
-var buckets = []string{BucketPieces, BucketManifests, BucketTags, BucketAtime, BucketBlocks, BucketPartial}
+var buckets = []string{BucketPieces, BucketManifests, BucketTags, BucketAtime, BucketBlocks, BucketPartial, BucketPins}
 
 // ensureBuckets creates the buckets that db lacks, writing only if one is
 // missing.

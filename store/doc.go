@@ -22,9 +22,9 @@
 // <hex> is the 64 lowercase hex digits of the sha256 of the file's content.
 // Temporary manifest files end in ".part" too.
 //
-// The database has six buckets, created at open (see [BucketPieces],
+// The database has seven buckets, created at open (see [BucketPieces],
 // [BucketManifests], [BucketTags], [BucketAtime], [BucketBlocks],
-// [BucketPartial]):
+// [BucketPartial], [BucketPins]):
 //
 //	pieces     32 raw digest bytes → 8-byte big-endian size of a complete piece
 //	manifests  32 raw digest bytes → 8-byte big-endian size of a cached manifest
@@ -45,6 +45,12 @@
 //	                       not on disk
 //	           at least one block and not every block is on disk; any other
 //	           value is malformed
+//	pins       owner (an opaque string of 1 to 32,768 bytes) → the pieces it pins:
+//	             1 byte    version, 1
+//	             40 bytes  per piece: its digest (32 raw bytes) and its size
+//	                       (8 bytes big-endian), digests strictly ascending
+//	             4 bytes   the CRC-32C of all the above, big-endian
+//	           any other value is malformed
 //
 // A piece is complete if and only if it has a record in bucket pieces; its
 // file then exists and has that size. A piece is partial if and only if it
@@ -282,7 +288,7 @@
 // the bound, or when the pieces that would have to go are being read. A
 // piece being read (pinned by [Store.ReadAt], [Store.Load] or
 // [Store.Verify] while it runs), being committed, or with a Part open is
-// never evicted; a
+// never evicted, nor is a piece an owner pins (see "Pins"); a
 // commit that would need to evict pinned pieces to stay within one piece
 // of the bound fails with an error wrapping [ErrFull]. A bound lowered
 // since the last run is applied at Open. Files being written (.part) and
@@ -295,6 +301,41 @@
 // atime every 30 seconds and at Close, in one transaction, and read back at
 // Open, so it survives restarts; a crash loses at most the last 30 seconds
 // of it, which costs a slightly worse choice of victims and nothing else.
+//
+// # Pins
+//
+// [Store.Pin] records that an owner (an opaque string: piecefs uses the
+// origin, a NUL byte and a path in its tree) keeps some pieces out of
+// eviction, complete or partial, held or not yet: a pin is an intent,
+// which the reconcile at Open keeps whatever the directory holds.
+// [Store.Unpin] removes owners by name, and with each name the owners
+// below it (name + "/" + anything). A digest pinned by several owners
+// counts once, at the size its first pin gave.
+//
+// Pinned bytes count against [Options.MaxBytes], held or not: a Pin that
+// would leave more pinned than the bound fails with an error wrapping
+// [ErrPinBudget] and records nothing ([Store.PinCheck] asks first). So
+// pinned pieces always fit, and the commits of other pieces evict other
+// pieces, never a pinned one. A bound lowered since the pins were made
+// can be smaller than they are: Open logs a warning and evicts what is
+// not pinned, and every commit fails with ErrFull while the pinned
+// pieces held take the whole bound; every Pin fails until the pins fit
+// again.
+//
+// Pin and Unpin write one transaction each (one record an owner; fsync
+// on) before they return, and only then change what eviction sees. They
+// touch no piece file, so a crash can leave only the pins before or after
+// the call. A record that does not decode (see "Layout") is dropped at
+// Open with a warning naming its owner, whose pieces are then evictable
+// until pinned again; a database moved aside as damaged loses its pins
+// with its records.
+//
+// Pins are kept in memory too, loaded at Open: per owner 40 bytes a
+// piece and the owner's name, per distinct pinned digest a map entry of
+// about 100 bytes. A pinned piece that eviction passes moves to the head
+// of the order, so that a large pin is not walked by every commit.
+// [Store.Pinned], [Store.Cached] and [Store.Stats] answer from memory,
+// without I/O.
 //
 // # Damage
 //
@@ -322,6 +363,7 @@
 //	  digest recorded complete
 //	recorded blocks that do not make the     the partial piece dropped by the commit that would complete
 //	  piece (a wrong block table)              it (hashed against the digest); that commit fails
+//	pin record malformed or garbled          dropped at Open (warning naming the owner); its pieces are evictable again
 //	database deleted                         empty database created; piece files removed (warning with the count)
 //	database corrupt (bbolt fails to open    moved aside to piecefs.db.corrupt-<unix time> (error logged), empty
 //	  it, tx.Check fails, or reading panics)   database created, piece files removed; fetched again

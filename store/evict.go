@@ -91,6 +91,7 @@ func (s *Store) evict(victims []*piece, write func(func(*bolt.Tx) error) error) 
 		s.unlink(p)
 		bytes += s.heldBy(p)
 	}
+	s.counted(len(gone), bytes)
 	s.log.WithFields(logrus.Fields{"pieces": len(gone), "bytes": bytes}).Debug("evicted least recently used pieces")
 	return nil
 }
@@ -145,6 +146,14 @@ func (s *Store) restore(victims []*piece) {
 			s.index.addOldest(p)
 		}
 	}
+}
+
+// counted adds n pieces of bytes to the evictions since Open.
+func (s *Store) counted(n int, bytes int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.index.evictions += int64(n)
+	s.index.evicted += bytes
 }
 
 func (s *Store) heldBy(p *piece) int64 {

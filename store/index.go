@@ -61,10 +61,14 @@ type index struct {
 	lru      piece                  // sentinel: lru.next is the most recently used, lru.prev the least
 	used     int64                  // bytes the pieces in the index hold (see piece.held)
 	reserved int64                  // bytes of commits that made room but are not recorded yet
+	pins     *pinSet                // owners' pins: a pinned digest's piece is never evicted
+	// evictions and evicted count the pieces evicted since Open, and
+	// their bytes (see Store.evict).
+	evictions, evicted int64
 }
 
 func newIndex() *index {
-	x := &index{pieces: make(map[meta.Digest]*piece), partials: make(map[meta.Digest]*piece)}
+	x := &index{pieces: make(map[meta.Digest]*piece), partials: make(map[meta.Digest]*piece), pins: newPinSet()}
 	x.lru.next, x.lru.prev = &x.lru, &x.lru
 	return x
 }
@@ -159,18 +163,33 @@ func (x *index) unlink(p *piece) {
 	p.prev, p.next = nil, nil
 }
 
-// shrink removes unpinned pieces, least recently used first, until the
-// pieces and reservations fit in target bytes or only pinned pieces are
-// left, and returns what it removed.
+// shrink removes pieces, least recently used first, until the pieces and
+// reservations fit in target bytes or only pieces in use (p.pins) or
+// pinned by an owner (x.pins) are left, and returns what it removed.
+//
+// The pinned pieces it passes move to the head of the list, so that the
+// shrinks to come do not walk them again: a large pin would otherwise sit
+// at the tail, walked by every commit under the bound. Their access times
+// stay as they were (Open orders them back by those); they are marked
+// dirty, as every piece at the head must be (see takeDirty), which costs a
+// rewrite of the same times at the next flush.
 func (x *index) shrink(target int64) []*piece {
-	var victims []*piece
+	var victims, kept []*piece
 	for p := x.lru.prev; p != &x.lru && x.used+x.reserved > target; {
 		older := p.prev
-		if p.pins == 0 {
+		switch {
+		case x.pins.has(p.d):
+			kept = append(kept, p)
+		case p.pins == 0:
 			x.remove(p)
 			victims = append(victims, p)
 		}
 		p = older
+	}
+	for _, p := range kept { // oldest first, so that the newest ends at the head
+		p.dirty = true
+		x.unlink(p)
+		x.linkAfter(p, &x.lru)
 	}
 	return victims
 }

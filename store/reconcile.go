@@ -129,9 +129,15 @@ func (s *Store) reconcile(fresh bool) error {
 	if err := s.pruneSums(complete); err != nil {
 		return err
 	}
+	// Pins are intents: those of pieces not held are kept.
+	pins, err := s.loadPins()
+	if err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.index = loadIndex(complete, partials, atimes)
+	s.index.pins = pins
 	return nil
 }
 

@@ -26,6 +26,12 @@ func (s *Store) Stats() Stats {
 		MaxBytes: s.opts.MaxBytes,
 		Pieces:   len(x.pieces),
 		Partial:  len(x.partials),
+
+		PinnedBytes:  x.pins.bytes,
+		PinnedPieces: len(x.pins.counts),
+		Pins:         len(x.pins.owners),
+		Evictions:    x.evictions,
+		EvictedBytes: x.evicted,
 	}
 }
 

@@ -101,6 +101,7 @@ type Store struct {
 	openDrops []DroppedError // piece records dropped by the reconcile at Open; set once
 
 	reserveMu sync.Mutex // serialises reserve, so that victims' files go before new ones come
+	pinMu     sync.Mutex // serialises Pin and Unpin, from their budget check to their install in index.pins
 
 	mu     sync.RWMutex // guards index (and the fields of its pieces) and closed
 	index  *index
