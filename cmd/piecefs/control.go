@@ -155,7 +155,7 @@ func peerCred(conn net.Conn) *unix.Ucred {
 // owner, answering 403 if not.
 func (c *controlServer) mayChange(w http.ResponseWriter, r *http.Request) bool {
 	cred, _ := r.Context().Value(credKey{}).(*unix.Ucred)
-	if cred != nil && (cred.Uid == 0 || int(cred.Uid) == c.owner) {
+	if c.allows(cred) {
 		return true
 	}
 	uid := "unknown"
@@ -164,6 +164,12 @@ func (c *controlServer) mayChange(w http.ResponseWriter, r *http.Request) bool {
 	}
 	httpError(w, http.StatusForbidden, fmt.Errorf("only root or the user who mounted (uid %d) may preheat or unpin; you are uid %s", c.owner, uid))
 	return false
+}
+
+// allows reports whether a peer may change the cache: root or the owner;
+// a peer whose credentials could not be read may not.
+func (c *controlServer) allows(cred *unix.Ucred) bool {
+	return cred != nil && (cred.Uid == 0 || int(cred.Uid) == c.owner)
 }
 
 func (c *controlServer) handleIdentity(w http.ResponseWriter, _ *http.Request) {
