@@ -80,9 +80,9 @@ func (s *Store) pinBudgetLocked(owner string, ps []meta.Piece) (int64, error) {
 }
 
 // Unpin removes the owners named exactly and every owner that starts with
-// name+"/" for each name (a directory's pins go with it), and returns how
-// many owners were removed. It is durable before it returns.
-func (s *Store) Unpin(names ...string) (int, error) {
+// name+"/" for each name in owners (a directory's pins go with it), and
+// returns how many owners were removed. It is durable before it returns.
+func (s *Store) Unpin(owners ...string) (int, error) {
 	if err := s.enter(); err != nil {
 		return 0, fmt.Errorf("unpin: %w", err)
 	}
@@ -90,24 +90,24 @@ func (s *Store) Unpin(names ...string) (int, error) {
 	s.pinMu.Lock()
 	defer s.pinMu.Unlock()
 	s.mu.RLock()
-	owners := s.index.pins.matching(names)
+	gone := s.index.pins.matching(owners)
 	s.mu.RUnlock()
-	if len(owners) == 0 {
+	if len(gone) == 0 {
 		return 0, nil
 	}
-	keys := make([][]byte, len(owners))
-	for i, o := range owners {
+	keys := make([][]byte, len(gone))
+	for i, o := range gone {
 		keys[i] = []byte(o)
 	}
 	if err := s.commitRecords(deleteKeys(BucketPins, keys)); err != nil {
-		return 0, fmt.Errorf("unpin %d owners: %w", len(owners), err)
+		return 0, fmt.Errorf("unpin %d owners: %w", len(gone), err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, o := range owners {
+	for _, o := range gone {
 		s.index.pins.set(o, nil)
 	}
-	return len(owners), nil
+	return len(gone), nil
 }
 
 // Pinned reports, from memory, whether a piece is pinned by any owner. It
