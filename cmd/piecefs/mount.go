@@ -37,6 +37,7 @@ type mountConfig struct {
 	allowOther         bool
 	debugFUSE          bool
 	debugAddr          string
+	metricsAddr        string
 }
 
 func setupMount(fs *flag.FlagSet) func([]string) error {
@@ -55,6 +56,7 @@ func setupMount(fs *flag.FlagSet) func([]string) error {
 	fs.BoolVar(&c.allowOther, "allow-other", false, "let users other than the mounting one read the mount")
 	fs.BoolVar(&c.debugFUSE, "debug-fuse", false, "log every FUSE request")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "serve Go profiling endpoints (/debug/pprof/) on this address, e.g. 127.0.0.1:6060")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve Prometheus metrics (/metrics) on this address, e.g. 127.0.0.1:9101")
 	newLog := logFlags(fs)
 	return func(args []string) error {
 		if err := wantArgs(args, "ORIGIN_URL", "MOUNTPOINT"); err != nil {
@@ -118,6 +120,11 @@ func mount(c mountConfig, log *logrus.Logger) error {
 		}
 		defer stop()
 	}
+	metrics, err := listenMetrics(c.metricsAddr, log.WithField("component", "metrics"))
+	if err != nil {
+		return fmt.Errorf("--metrics-addr: %w", err)
+	}
+	defer metrics.Close()
 	st, err := store.Open(c.cacheDir, store.Options{Log: log.WithField("component", "store"), MaxBytes: c.diskCache, OpenFiles: c.openFiles})
 	if err != nil {
 		return err
@@ -125,7 +132,7 @@ func mount(c mountConfig, log *logrus.Logger) error {
 	defer closeLogged(log, "cache", st.Close)
 	f, err := fetch.New(c.origin, fetch.Options{
 		Sink: fetch.Adapt(st), Timeout: c.fetchTimeout, Attempts: c.attempts, StallTimeout: c.stallTimeout,
-		Log: log.WithField("component", "fetch"),
+		Log: log.WithField("component", "fetch"), Observe: metrics.observer(),
 	})
 	if err != nil {
 		return usageError{err.Error()}
@@ -138,8 +145,10 @@ func mount(c mountConfig, log *logrus.Logger) error {
 	limit := newMemoryLimit(c.memoryCache, m.PieceSize, len(m.Entries), log)
 	var mem piece.Memory     // nil: --memory-cache 0 turns the tier off
 	var memStats memoryStats // the same, for status
+	// The same, for metrics: nil reports no memory tier.
+	var mc *cache.Cache[piece.Key]
 	if c.memoryCache > 0 {
-		mc := cache.New[piece.Key](c.memoryCache)
+		mc = cache.New[piece.Key](c.memoryCache)
 		mem, memStats = mc, mc
 	}
 	r := piece.New(m, piece.Options{
@@ -169,6 +178,8 @@ func mount(c mountConfig, log *logrus.Logger) error {
 	stopLimit := make(chan struct{})
 	defer close(stopLimit)
 	go limit.follow(stopLimit)
+	stopMetrics := metrics.serve(metricSources{Fetch: f, Reads: r, Memory: mc, Disk: st, Manifest: d.String(), Origin: c.origin})
+	defer stopMetrics()
 	fmt.Printf("mounted %s at %s\n", d, c.mountpoint)
 	log.WithFields(logrus.Fields{"manifest": d, "origin": c.origin, "entries": len(m.Entries)}).Info("mounted")
 	if err := serveUntilUnmounted(srv, c.mountpoint, f, r, log); err != nil {
