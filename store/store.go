@@ -49,8 +49,10 @@ type Options struct {
 	// LockTimeout is how long Open waits for the lock on the database
 	// before failing with ErrInUse; 0 means DefaultLockTimeout.
 	LockTimeout time.Duration
-	// MaxBytes bounds the total size of the complete pieces (see "Disk
-	// bound"); 0 means unbounded. Manifests do not count.
+	// MaxBytes bounds the total size of the complete pieces and the
+	// recorded blocks of partial ones (see "Disk bound"), pinned pieces
+	// included, which are never evicted (see "Pins"); 0 means unbounded.
+	// Manifests do not count.
 	MaxBytes int64
 
 	// faultHook, if set, runs before each durability step (see
