@@ -178,12 +178,13 @@ func (s phStatus) file(t *testing.T, rel string) phFileStatus {
 }
 
 // phFilesUnder returns the regular files of the shared tree at or under
-// each directory, sorted: what a preheat of those directories selects.
+// each directory ("" is the root), sorted: what a preheat of those
+// directories selects, hardlinks aside.
 func phFilesUnder(dirs ...string) []string {
 	var out []string
 	for p := range fx.tree.hashes {
 		for _, d := range dirs {
-			if p == d || strings.HasPrefix(p, d+"/") {
+			if d == "" || p == d || strings.HasPrefix(p, d+"/") {
 				out = append(out, p)
 				break
 			}

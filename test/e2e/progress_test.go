@@ -67,6 +67,8 @@ func TestPreheatProgressBar(t *testing.T) {
 	})
 	if midway < 0 {
 		t.Errorf("no frame midway shows a percentage, bytes done of the total in MiB and a rate: %q", frames)
+	} else {
+		t.Logf("a frame midway: %q", strings.TrimRight(frames[midway], " "))
 	}
 	for _, f := range frames {
 		if w := len([]rune(strings.TrimRight(f, " "))); w > 100 {
@@ -88,7 +90,7 @@ func TestPreheatProgressBar(t *testing.T) {
 	}
 
 	// Without a terminal: the summary on stdout, nothing on stderr.
-	r := phMustRun(t, "preheat", "--jobs", "1", filepath.Join(m.dir, "small", "a0"))
+	r := phMustRun(t, "preheat", filepath.Join(m.dir, "small", "a0")) // ~1.5 s at this pace
 	if r.stderr != "" {
 		t.Errorf("preheat without a terminal wrote on stderr (a bar?): %q", r.stderr)
 	}
@@ -121,10 +123,11 @@ func startTmux(t *testing.T, width, height int, argv ...string) *tmuxSession {
 	return s
 }
 
-// capture returns the visible screen of the session.
+// capture returns the visible screen of the session, a line wrapped at
+// the right edge joined again (-J), so that a line too wide shows.
 func (s *tmuxSession) capture(t *testing.T) string {
 	t.Helper()
-	return string(mustRun(t, "", "tmux", "-S", s.sock, "capture-pane", "-p", "-t", "preheat"))
+	return string(mustRun(t, "", "tmux", "-S", s.sock, "capture-pane", "-p", "-J", "-t", "preheat"))
 }
 
 // TestStatusOutput checks status as a person reads it, for a directory:
