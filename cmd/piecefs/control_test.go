@@ -291,16 +291,27 @@ func TestPreheatRun(t *testing.T) {
 
 func TestPreheatPinOverBudgetFetchesNothing(t *testing.T) {
 	env, pins, pre := newTestEnv(t, 3*4096)
-	_, err := env.run(context.Background(), preheatRequest{Paths: []string{"d"}, Pin: true}, func(preheatProgress) {})
-	if !errors.Is(err, store.ErrPinBudget) {
-		t.Fatalf("run: %v, want ErrPinBudget", err)
+	// c pinned by another pin: 4096 of the bound's 3×4096 left for d's 4×4096.
+	if err := pins.Pin("other", []meta.Piece{env.m.Pieces[4]}); err != nil {
+		t.Fatal(err)
 	}
-	if pre.calls != 0 || len(pins.owners) != 0 {
+	for _, pin := range []bool{true, false} {
+		_, err := env.run(context.Background(), preheatRequest{Paths: []string{"d"}, Pin: pin}, func(preheatProgress) {})
+		if !errors.Is(err, errNoRoom) || strings.Contains(err.Error(), "\x00") || !strings.Contains(err.Error(), "--disk-cache 12288 bytes") {
+			t.Errorf("run with pin %v: %v, want errNoRoom naming the bound", pin, err)
+		}
+	}
+	if pre.calls != 0 || len(pins.owners) != 1 {
 		t.Errorf("preheat called %d times, pins %v; want nothing fetched or pinned", pre.calls, pins.owners)
 	}
-	// The same without --pin fetches: the bound is the eviction's business.
-	if _, err := env.run(context.Background(), preheatRequest{Paths: []string{"d"}}, func(preheatProgress) {}); err != nil || pre.calls != 1 {
-		t.Errorf("preheat without pin: %v, %d calls", err, pre.calls)
+	// What fits does: d/e/f's 4096 beside c's.
+	if _, err := env.run(context.Background(), preheatRequest{Paths: []string{"d/e"}, Pin: true}, func(preheatProgress) {}); err != nil || pre.calls != 1 {
+		t.Errorf("preheat of d/e: %v, %d calls", err, pre.calls)
+	}
+	// The store's refusal (pins made meanwhile), in the command's words.
+	perr := env.pinError(5*4096, fmt.Errorf("pin %q: over: %w", "origin\x00/x", store.ErrPinBudget))
+	if !errors.Is(perr, store.ErrPinBudget) || strings.Contains(perr.Error(), "\x00") {
+		t.Errorf("pinError: %v", perr)
 	}
 }
 

@@ -94,6 +94,9 @@ func (env preheatEnv) run(ctx context.Context, req preheatRequest, tick func(pre
 		return preheatSummary{}, err
 	}
 	pieces := piecesOf(env.m, files)
+	if err := env.fits(pieces); err != nil {
+		return preheatSummary{}, err
+	}
 	if req.Pin {
 		if err := env.pin(req.Paths, pieces); err != nil {
 			return preheatSummary{}, err
@@ -160,13 +163,40 @@ func (env preheatEnv) run(ctx context.Context, req preheatRequest, tick func(pre
 	return sum, nil
 }
 
+// errNoRoom is wrapped by the error of a preheat larger than the disk
+// cache can hold.
+var errNoRoom = errors.New("does not fit the disk cache")
+
+// fits refuses, before anything is fetched, a preheat of more than the
+// disk bound leaves beside the pins of other pieces: its last pieces would
+// evict its first ones.
+func (env preheatEnv) fits(pieces []meta.Piece) error {
+	st := env.store.Stats()
+	if st.MaxBytes == 0 {
+		return nil
+	}
+	var total, pinnedHere int64
+	for _, p := range pieces {
+		total += p.Size
+		if env.store.Pinned(p.Digest) {
+			pinnedHere += p.Size
+		}
+	}
+	room := st.MaxBytes - (st.PinnedBytes - pinnedHere)
+	if total > room {
+		return fmt.Errorf("%w: %s to preheat, but the disk cache's bound (--disk-cache %s) leaves room for %s beside %s pinned by other pins, and the last pieces fetched would evict the first; nothing was fetched or pinned: preheat less, unpin, or raise the bound",
+			errNoRoom, formatBytes(total), formatBytes(st.MaxBytes), formatBytes(max(room, 0)), formatBytes(st.PinnedBytes-pinnedHere))
+	}
+	return nil
+}
+
 // pin records a pin for each path, after checking that all of them
 // together fit the disk bound with the pins there are.
 func (env preheatEnv) pin(paths []string, all []meta.Piece) error {
 	// An owner no pin has: the check counts every new piece on top of the
 	// existing pins, which over-counts a re-pin's old pieces only.
-	if _, err := env.store.PinCheck(env.origin+"\x00\x00check", all); err != nil {
-		return fmt.Errorf("pin: %w", err)
+	if after, err := env.store.PinCheck(env.origin+"\x00\x00check", all); err != nil {
+		return env.pinError(after, err)
 	}
 	for _, p := range paths {
 		mp, err := manifestPath(p)
@@ -178,10 +208,27 @@ func (env preheatEnv) pin(paths []string, all []meta.Piece) error {
 			return err
 		}
 		if err := env.store.Pin(env.pinOwner(mp), piecesOf(env.m, files)); err != nil {
-			return fmt.Errorf("pin %s: %w", pinPath(mp), err)
+			return fmt.Errorf("pin %s: %w", pinPath(mp), env.pinError(-1, err))
 		}
 	}
 	return nil
+}
+
+// pinError says in the command's terms why pins were refused: after is
+// the pinned bytes the pin would have left (-1: unknown). The store's
+// message names its internal owner, so it is kept out; the error still
+// wraps store.ErrPinBudget.
+func (env preheatEnv) pinError(after int64, err error) error {
+	if !errors.Is(err, store.ErrPinBudget) {
+		return fmt.Errorf("pin: %w", err)
+	}
+	st := env.store.Stats()
+	what := "these pins"
+	if after >= 0 {
+		what = formatBytes(after) + " pinned"
+	}
+	return fmt.Errorf("pin: %s would not fit the disk cache's bound (--disk-cache %s; %s pinned now): unpin something or raise the bound; nothing was fetched or pinned: %w",
+		what, formatBytes(st.MaxBytes), formatBytes(st.PinnedBytes), store.ErrPinBudget)
 }
 
 // unpin removes the pins made at or below each path. A path need not be
@@ -239,10 +286,13 @@ func (s preheatSummary) summaryLine() string {
 	return b.String()
 }
 
-// plural is "1 file", "2 files".
+// plural is "1 file", "2 files", "2 entries".
 func plural(n int, noun string) string {
 	if n == 1 {
 		return "1 " + noun
+	}
+	if stem, ok := strings.CutSuffix(noun, "y"); ok {
+		return fmt.Sprintf("%d %sies", n, stem)
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -88,6 +88,8 @@ func formatBytes(n int64) string {
 		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
 	case n >= 1<<20:
 		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n == 1:
+		return "1 byte"
 	default:
 		return fmt.Sprintf("%d bytes", n)
 	}

@@ -163,10 +163,10 @@ func printStatus(w io.Writer, mountpoint string, rep statusReply) {
 	tw.Flush()
 	m := rep.Mount
 	fmt.Fprintf(w, "mount %s: manifest %s, origin %s\n", m.Mountpoint, m.Manifest, m.Origin)
-	fmt.Fprintf(w, "  memory tier: %s of %s (%d entries)\n", formatBytes(m.Memory.Bytes), boundText(m.Memory.Limit, "off"), m.Memory.Entries)
-	fmt.Fprintf(w, "  disk tier:   %s of %s (%d pieces, %d partial; %s pinned in %d pieces by %d pins; %d evictions)\n",
-		formatBytes(m.Disk.Bytes), boundText(m.Disk.Limit, "unbounded"), m.Disk.Entries, m.Disk.Partial,
-		formatBytes(m.Disk.PinnedBytes), m.Disk.PinnedPieces, m.Disk.Pins, m.Disk.Evictions)
+	fmt.Fprintf(w, "  memory tier: %s of %s (%s)\n", formatBytes(m.Memory.Bytes), boundText(m.Memory.Limit, "off"), plural(m.Memory.Entries, "entry"))
+	fmt.Fprintf(w, "  disk tier:   %s of %s (%s, %d partial; %s pinned in %s by %s; %s)\n",
+		formatBytes(m.Disk.Bytes), boundText(m.Disk.Limit, "unbounded"), plural(m.Disk.Entries, "piece"), m.Disk.Partial,
+		formatBytes(m.Disk.PinnedBytes), plural(m.Disk.PinnedPieces, "piece"), plural(m.Disk.Pins, "pin"), plural(int(m.Disk.Evictions), "eviction"))
 	f := m.Fetch
 	fmt.Fprintf(w, "  fetched:     %d pieces and %d block ranges, %s from the origin in %d requests (%d retries, %d in flight); verification failures: %d\n",
 		f.Pieces, f.Ranges, formatBytes(f.Bytes), f.Requests, f.Retries, f.InFlight, f.VerifyFailures)
