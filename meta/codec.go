@@ -67,6 +67,8 @@ func (m *Manifest) decodeObject(dec *json.Decoder, b []byte) error {
 			m.Pieces, err = decodeArray(dec, key, m.Pieces, countHint(b, `"digest"`))
 		case strings.EqualFold(key, "entries"):
 			m.Entries, err = decodeArray(dec, key, m.Entries, countHint(b, `"path"`))
+		case strings.EqualFold(key, "image"):
+			err = dec.Decode(&m.Image)
 		default:
 			var skip json.RawMessage
 			err = dec.Decode(&skip)

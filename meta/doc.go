@@ -14,6 +14,14 @@
 // bytes. A file's bytes are a list of extents, each a range inside one
 // piece; concatenated in order they are the file.
 //
+// # Image
+//
+// A tree imported from an OCI image carries the image's process settings
+// ([Image]: entrypoint, cmd, env, working directory, user, platform) in
+// [Manifest.Image], the manifest's last field, so that a manifest without
+// one encodes, and hashes, as before the field existed. Validate bounds its
+// strings as execve would and refuses NULs and env strings not KEY=VALUE.
+//
 // # Blocks
 //
 // A version 2 manifest ([VersionBlocks]) also gives a block size, and each

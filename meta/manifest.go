@@ -33,6 +33,11 @@ type Manifest struct {
 	// Entries lists the tree, root first (Path "."), every directory before
 	// the entries inside it.
 	Entries []Entry `json:"entries"`
+	// Image is the process settings of the OCI image the tree was imported
+	// from (`piecefs import`); nil for a publication of a directory. It is
+	// the last field so that manifests without it encode, and hash, as
+	// before it existed.
+	Image *Image `json:"image,omitempty"`
 
 	// The tables below are built by Validate; see tree.go. They cost about
 	// 16 bytes an entry, where a map from path to entry would cost 50.

@@ -56,6 +56,11 @@ func (m *Manifest) Validate() error {
 	if err := m.oneSizePerDigest(); err != nil {
 		return err
 	}
+	if m.Image != nil {
+		if err := m.Image.validate(); err != nil {
+			return fmt.Errorf("manifest: image: %w", err)
+		}
+	}
 	if len(m.Entries) == 0 || m.Entries[0].Path != "." || m.Entries[0].Kind != KindDir {
 		return fmt.Errorf("manifest: the first entry must be the root directory \".\"")
 	}
