@@ -22,6 +22,9 @@ type Options struct {
 	PieceSize int64 // default meta.DefaultPieceSize
 	// Warn is told about entries that are left out (sockets); nil ignores.
 	Warn func(path string, reason string)
+	// Image, if not nil, is recorded as the manifest's Image: the process
+	// settings of the OCI image a Source was imported from.
+	Image *meta.Image
 }
 
 // Validate reports whether o can be used, so a caller can refuse bad
@@ -55,11 +58,19 @@ var errChanged = errors.New("changed while publishing")
 // handing every piece to sink. doc.go states what it reads, how it packs
 // pieces and what it refuses.
 func Build(ctx context.Context, root string, sink Sink, opts Options) (*meta.Manifest, error) {
+	return BuildFrom(ctx, dirSource{root: root, opts: opts}, sink, opts)
+}
+
+// BuildFrom packs the entries of src into pieces, handing every piece to
+// sink, and returns the manifest, validated. It packs as Build does (see
+// doc.go); the packing order is the order src gives its files in.
+func BuildFrom(ctx context.Context, src Source, sink Sink, opts Options) (*meta.Manifest, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
 	p := newPacker(sink, opts.pieceSize())
-	if err := walkTree(ctx, root, p, opts); err != nil {
+	p.m.Image = opts.Image
+	if err := src.Entries(ctx, p.add); err != nil {
 		return nil, err
 	}
 	return p.finish()

@@ -5,10 +5,14 @@
 //
 // # Sources and the packer
 //
-// Inside, a source produces the tree's entries in manifest order (a
-// directory before what it holds) with a reader of each file's bytes, and a
-// packer turns them into pieces and extents. The directory walk is today's
-// only source; another (an image's layers, say) would feed the same packer.
+// A [Source] hands the tree's entries to the packer in manifest order (a
+// directory before what it holds), each regular file with a reader of its
+// bytes, streamed: the packer holds at most one piece and one small file
+// in memory. The packer turns them into pieces, extents and block tables,
+// whatever the source. [Build] publishes a directory through the directory
+// walk, a source of its own; [BuildFrom] takes any other (the image
+// package's flattened OCI layers, for `piecefs import`). Small files are
+// packed in the order the source gives them.
 //
 // # What it reads
 //

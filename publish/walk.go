@@ -14,7 +14,7 @@ import (
 )
 
 // walker is the directory source: it walks a tree on disk and hands its
-// entries, with their contents, to the packer in manifest order.
+// entries, with their contents, to emit (the packer) in manifest order.
 //
 // It works from open directories (openat, fstatat) rather than paths, and
 // opens what it reads without following symlinks, so an entry swapped for
@@ -24,7 +24,7 @@ type walker struct {
 	ctx   context.Context
 	root  string
 	opts  Options
-	pack  *packer
+	emit  AddFunc
 	links map[fileID]string // first path seen of a multiply-linked inode
 }
 
@@ -37,8 +37,8 @@ type child struct {
 	st   unix.Stat_t
 }
 
-func walkTree(ctx context.Context, root string, p *packer, opts Options) error {
-	w := &walker{ctx: ctx, root: root, opts: opts, pack: p, links: make(map[fileID]string)}
+func walkTree(ctx context.Context, root string, emit AddFunc, opts Options) error {
+	w := &walker{ctx: ctx, root: root, opts: opts, emit: emit, links: make(map[fileID]string)}
 	c := child{name: root, rel: "."}
 	if err := unix.Lstat(root, &c.st); err != nil {
 		return fmt.Errorf("publish: lstat %s: %w", root, err)
@@ -70,7 +70,7 @@ func (w *walker) addDir(dirfd int, c child) (*os.File, error) {
 	}
 	e, _ := entryOf(c.rel, st)
 	if e.Xattrs, err = fdXattrs(int(f.Fd())).read(); err == nil {
-		err = w.pack.add(e, nil)
+		err = w.emit(e, nil)
 	}
 	if err != nil {
 		f.Close()
@@ -124,7 +124,7 @@ func (w *walker) add(dirfd int, c child) error {
 		return nil
 	}
 	if first, seen := w.firstName(c); seen {
-		return w.pack.add(meta.Entry{Path: c.rel, Kind: meta.KindHardlink, Target: first}, nil)
+		return w.emit(meta.Entry{Path: c.rel, Kind: meta.KindHardlink, Target: first}, nil)
 	}
 	var err error
 	switch e.Kind {
@@ -134,7 +134,7 @@ func (w *walker) add(dirfd int, c child) error {
 		err = w.addSymlink(dirfd, c, e)
 	default: // devices and fifos: metadata only, never opened
 		if e.Xattrs, err = pathXattrs(w.full(c.rel)).read(); err == nil {
-			err = w.pack.add(e, nil)
+			err = w.emit(e, nil)
 		}
 	}
 	if err != nil {
@@ -167,7 +167,7 @@ func (w *walker) addFile(dirfd int, c child) error {
 	if e.Xattrs, err = fdXattrs(int(f.Fd())).read(); err != nil {
 		return err
 	}
-	if err := w.pack.add(e, f); err != nil {
+	if err := w.emit(e, f); err != nil {
 		return err
 	}
 	return unchanged(f, st)
@@ -180,5 +180,5 @@ func (w *walker) addSymlink(dirfd int, c child, e meta.Entry) error {
 		return fmt.Errorf("readlink: %w", err)
 	}
 	e.Target = string(buf[:n]) // one too long fails the manifest's validation
-	return w.pack.add(e, nil)
+	return w.emit(e, nil)
 }
