@@ -106,6 +106,7 @@ func startControl(path string, c *controlServer) (*controlServer, error) {
 	mux.HandleFunc("POST "+pathPreheat, c.handlePreheat)
 	mux.HandleFunc("POST "+pathUnpin, c.handleUnpin)
 	mux.HandleFunc("POST "+pathStatus, c.handleStatus)
+	mux.HandleFunc("GET "+pathImage, c.handleImage)
 	c.srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,

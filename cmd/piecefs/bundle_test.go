@@ -1,0 +1,278 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/piecefs/piecefs/meta"
+)
+
+// bundleRootfs is an image's etc/passwd and etc/group.
+var bundleRootfs = fstest.MapFS{
+	"etc/passwd": {Data: []byte(strings.Join([]string{
+		"root:x:0:0:root:/root:/bin/sh",
+		"# a comment",
+		"daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin",
+		"app:x:1000:1000:App:/home/app:/bin/sh",
+		"short:x:7",
+		"nohome:x:1001:100:::/bin/sh",
+	}, "\n") + "\n")},
+	"etc/group": {Data: []byte(strings.Join([]string{
+		"root:x:0:",
+		"users:x:100:app",
+		"app:x:1000:",
+		"video:x:44:daemon,app",
+		"audio:x:29:nobody",
+	}, "\n") + "\n")},
+}
+
+func TestResolveUser(t *testing.T) {
+	tests := []struct {
+		user       string
+		uid, gid   uint32
+		additional []uint32
+		home       string
+	}{
+		{"", 0, 0, nil, "/root"},
+		{"root", 0, 0, nil, "/root"},
+		{"app", 1000, 1000, []uint32{100, 44}, "/home/app"},
+		{"1000", 1000, 1000, []uint32{100, 44}, "/home/app"},
+		{"app:video", 1000, 44, []uint32{100}, "/home/app"},
+		{"app:29", 1000, 29, []uint32{100, 44}, "/home/app"},
+		{"1000:1000", 1000, 1000, []uint32{100, 44}, "/home/app"},
+		{"4242", 4242, 0, nil, "/"},         // no entry: gid 0
+		{"4242:4343", 4242, 4343, nil, "/"}, // numeric group without an entry
+		{"daemon", 1, 1, []uint32{44}, "/usr/sbin"},
+		{"nohome", 1001, 100, nil, "/"},
+	}
+	for _, tt := range tests {
+		u, home, err := resolveUser(tt.user, bundleRootfs)
+		if err != nil {
+			t.Errorf("resolveUser(%q): %v", tt.user, err)
+			continue
+		}
+		want := specs.User{UID: tt.uid, GID: tt.gid, AdditionalGids: tt.additional}
+		if u.UID != want.UID || u.GID != want.GID || !slices.Equal(u.AdditionalGids, want.AdditionalGids) || home != tt.home {
+			t.Errorf("resolveUser(%q) = %+v, home %q; want %+v, home %q", tt.user, u, home, want, tt.home)
+		}
+	}
+}
+
+func TestResolveUserErrors(t *testing.T) {
+	tests := []struct {
+		user string
+		fsys fstest.MapFS
+		want string
+	}{
+		{"nobody", bundleRootfs, `no user "nobody" in the image's /etc/passwd`},
+		{"app:wheel", bundleRootfs, `no group "wheel" in the image's /etc/group`},
+		{"app", fstest.MapFS{}, `no user "app"`}, // no etc/passwd at all
+		{"short", bundleRootfs, `no user "short"`},
+	}
+	for _, tt := range tests {
+		_, _, err := resolveUser(tt.user, tt.fsys)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("resolveUser(%q): error %v, want %q in it", tt.user, err, tt.want)
+		}
+	}
+	// Numeric ids need no files.
+	if u, home, err := resolveUser("5:6", fstest.MapFS{}); err != nil || u.UID != 5 || u.GID != 6 || home != "/" {
+		t.Errorf(`resolveUser("5:6") without files = %+v, %q, %v; want 5:6, "/"`, u, home, err)
+	}
+}
+
+func TestBundleSpecProcess(t *testing.T) {
+	im := &meta.Image{
+		Entrypoint: []string{"/bin/entry", "-v"},
+		Cmd:        []string{"serve", "--port=80"},
+		Env:        []string{"LANG=C.UTF-8"},
+		WorkingDir: "/srv",
+		User:       "app",
+	}
+	s, err := bundleSpec(im, "/mnt/img", bundleOptions{name: "box"}, bundleRootfs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := s.Process
+	if got, want := p.Args, []string{"/bin/entry", "-v", "serve", "--port=80"}; !slices.Equal(got, want) {
+		t.Errorf("args %q, want %q", got, want)
+	}
+	if got, want := p.Env, []string{"LANG=C.UTF-8", defaultPath, "HOME=/home/app"}; !slices.Equal(got, want) {
+		t.Errorf("env %q, want %q", got, want)
+	}
+	if p.Cwd != "/srv" || p.User.UID != 1000 || p.User.GID != 1000 || p.Terminal {
+		t.Errorf("cwd %q, user %+v, terminal %v; want /srv, 1000:1000, false", p.Cwd, p.User, p.Terminal)
+	}
+	if s.Root.Path != "/mnt/img" || !s.Root.Readonly || s.Hostname != "box" {
+		t.Errorf("root %+v, hostname %q; want /mnt/img read-only, box", s.Root, s.Hostname)
+	}
+	if s.Version != specs.Version {
+		t.Errorf("ociVersion %q, want %q", s.Version, specs.Version)
+	}
+	if &p.Args[0] == &im.Entrypoint[0] {
+		t.Error("args share the image's entrypoint array")
+	}
+}
+
+func TestBundleSpecDefaults(t *testing.T) {
+	// An image's PATH and HOME are kept; a relative working directory is
+	// made absolute; no working directory is "/".
+	im := &meta.Image{Cmd: []string{"sh"}, Env: []string{"PATH=/opt/bin", "HOME=/h"}, WorkingDir: "work"}
+	s, err := bundleSpec(im, "/r", bundleOptions{}, bundleRootfs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.Process.Env, []string{"PATH=/opt/bin", "HOME=/h"}; !slices.Equal(got, want) {
+		t.Errorf("env %q, want %q", got, want)
+	}
+	if s.Process.Cwd != "/work" {
+		t.Errorf("cwd %q, want /work", s.Process.Cwd)
+	}
+	im.WorkingDir = ""
+	if s, _ = bundleSpec(im, "/r", bundleOptions{}, bundleRootfs); s.Process.Cwd != "/" {
+		t.Errorf("cwd %q, want /", s.Process.Cwd)
+	}
+	// No image at all: the args given, as root.
+	s, err = bundleSpec(nil, "/r", bundleOptions{args: []string{"/bin/true"}}, bundleRootfs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.Process.Env, []string{defaultPath, "HOME=/root"}; !slices.Equal(got, want) || s.Process.User.UID != 0 {
+		t.Errorf("env %q, user %+v; want %q, root", got, s.Process.User, want)
+	}
+}
+
+func TestBundleSpecArgsOverride(t *testing.T) {
+	im := &meta.Image{Entrypoint: []string{"/entry"}, Cmd: []string{"x"}}
+	s, err := bundleSpec(im, "/r", bundleOptions{args: []string{"/bin/sh", "-c", "id"}}, bundleRootfs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.Process.Args, []string{"/bin/sh", "-c", "id"}; !slices.Equal(got, want) {
+		t.Errorf("args %q, want %q (entrypoint and command replaced)", got, want)
+	}
+}
+
+func TestBundleSpecErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		im   *meta.Image
+		want string
+	}{
+		{"no command", &meta.Image{Env: []string{"A=b"}}, "neither an entrypoint nor a command"},
+		{"no image", nil, "neither an entrypoint nor a command"},
+		{"unknown user", &meta.Image{Cmd: []string{"sh"}, User: "ghost"}, `no user "ghost"`},
+		{"unknown group", &meta.Image{Cmd: []string{"sh"}, User: "0:ghosts"}, `no group "ghosts"`},
+	}
+	for _, tt := range tests {
+		_, err := bundleSpec(tt.im, "/r", bundleOptions{}, bundleRootfs)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: error %v, want %q in it", tt.name, err, tt.want)
+		}
+	}
+}
+
+// TestDefaultSpecLikeRunc checks the parts of runc's default spec that a
+// container needs: its namespaces, its mounts and no terminal.
+func TestDefaultSpecLikeRunc(t *testing.T) {
+	s := defaultSpec()
+	var ns []string
+	for _, n := range s.Linux.Namespaces {
+		ns = append(ns, string(n.Type))
+	}
+	if want := []string{"pid", "network", "ipc", "uts", "mount"}; !slices.Equal(ns, want) {
+		t.Errorf("namespaces %q, want %q", ns, want)
+	}
+	var dests []string
+	for _, m := range s.Mounts {
+		dests = append(dests, m.Destination)
+	}
+	if want := []string{"/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup"}; !slices.Equal(dests, want) {
+		t.Errorf("mounts %q, want %q", dests, want)
+	}
+	if s.Process.Terminal || !s.Process.NoNewPrivileges || len(s.Linux.MaskedPaths) == 0 || len(s.Linux.ReadonlyPaths) == 0 {
+		t.Errorf("process %+v, linux %+v: want no terminal, no new privileges, masked and read-only paths", s.Process, s.Linux)
+	}
+	// Options are not shared between mounts (appending to one must not
+	// change another).
+	s.Mounts[4].Options[0] = "changed"
+	if s.Mounts[3].Options[0] != "nosuid" {
+		t.Error("mounts share option arrays")
+	}
+}
+
+func TestWriteSpec(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "config.json")
+	s := defaultSpec()
+	s.Root = &specs.Root{Path: "/mnt", Readonly: true}
+	if err := writeSpec(file, s); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got specs.Spec
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Root.Path != "/mnt" || !got.Root.Readonly || len(got.Mounts) != len(s.Mounts) {
+		t.Errorf("read back root %+v and %d mounts, want /mnt read-only and %d", got.Root, len(got.Mounts), len(s.Mounts))
+	}
+	if _, err := os.Stat(file + ".tmp"); !os.IsNotExist(err) {
+		t.Errorf("temporary file left: %v", err)
+	}
+}
+
+func TestHandleImage(t *testing.T) {
+	im := &meta.Image{Cmd: []string{"sh"}, User: "app"}
+	for _, tt := range []struct {
+		name string
+		m    *meta.Manifest
+		code int
+	}{
+		{"with image", &meta.Manifest{Image: im}, http.StatusOK},
+		{"without", &meta.Manifest{}, http.StatusNotFound},
+	} {
+		c := &controlServer{env: preheatEnv{m: tt.m}}
+		rec := httptest.NewRecorder()
+		c.handleImage(rec, httptest.NewRequest(http.MethodGet, pathImage, nil))
+		if rec.Code != tt.code || rec.Header().Get("Content-Type") != "application/json" {
+			t.Errorf("%s: %d %q, want %d application/json", tt.name, rec.Code, rec.Header().Get("Content-Type"), tt.code)
+		}
+		if tt.code == http.StatusOK {
+			var got meta.Image
+			if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || got.User != "app" || !slices.Equal(got.Cmd, im.Cmd) {
+				t.Errorf("%s: body %s (%v)", tt.name, rec.Body, err)
+			}
+		}
+	}
+}
+
+func TestBundleUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"bundle", "/mnt"},
+		{"bundle", "/mnt", "/b", "extra"},
+		{"bundle", "/mnt", "/b", "--"},
+		{"bundle", "--rootfs-writable", "tmpfs", "/mnt", "/b"},
+	} {
+		var stdout, stderr strings.Builder
+		if code := run(args, &stdout, &stderr); code != exitUsage {
+			t.Errorf("piecefs %q: status %d, want %d (stderr %q)", args, code, exitUsage, stderr.String())
+		}
+	}
+	var stdout, stderr strings.Builder
+	dir := t.TempDir()
+	if code := run([]string{"bundle", dir, filepath.Join(dir, "b")}, &stdout, &stderr); code != exitError || !strings.Contains(stderr.String(), "is not the root of a piecefs mount") {
+		t.Errorf("bundle of a plain directory: status %d, stderr %q", code, stderr.String())
+	}
+}
