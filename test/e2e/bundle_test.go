@@ -1,0 +1,114 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/piecefs/piecefs/meta"
+)
+
+// TestBundleRunc publishes a tiny root file system with an image config,
+// mounts it, and runs it with runc from `piecefs bundle`: the image's own
+// command as its user, in its working directory, with its environment; a
+// command given after -- on the read-only root; and one through an
+// overlay whose writes land in the bundle, never in the mount. A
+// publication without an image config is refused unless a command is
+// given, and podman runs the mount as it is with --rootfs MOUNTPOINT:O.
+func TestBundleRunc(t *testing.T) {
+	busybox := requireContainers(t)
+	out := t.TempDir()
+	if _, err := publish(fx.bin, makeBundleRootfs(t, busybox), out); err != nil {
+		t.Fatal(err)
+	}
+	putImage(t, out, "image", meta.Image{
+		OS: "linux", Architecture: runtime.GOARCH,
+		Entrypoint: []string{"/bin/sh", "-c"},
+		Cmd:        []string{`echo "$GREETING from $(id -u):$(id -g) [$(id -G)] in $(pwd) on $(hostname), HOME=$HOME"; cat motd`},
+		Env:        []string{"GREETING=hello"},
+		WorkingDir: "/srv",
+		User:       "app",
+	})
+	origin := startServeOrigin(t, out)
+	// --allow-other: the container's user is not the one who mounted.
+	m := startMount(t, origin, t.TempDir(), "--tag", "image", "--allow-other")
+
+	t.Run("image command", func(t *testing.T) {
+		bundle, name := filepath.Join(t.TempDir(), "b"), containerName("image")
+		stdout := bundleRun(t, "--name", name, m.dir, bundle)
+		if want := fmt.Sprintf("root %s, read-only; run it: runc run -b %s %s", m.dir, bundle, name); !strings.Contains(stdout, want) {
+			t.Errorf("piecefs bundle printed %q, want %q in it", stdout, want)
+		}
+		o := runcRun(t, bundle, name)
+		want := fmt.Sprintf("hello from %d:%d [%d %d] in /srv on %s, HOME=/srv\n%s", bundleUID, bundleGID, bundleGID, bundleStaffGID, name, bundleMotd)
+		if o.err != nil || string(o.stdout) != want {
+			t.Errorf("runc run: %v, stdout %q, want %q\nstderr: %s", o.err, o.stdout, want, tail(o.stderr))
+		}
+	})
+
+	t.Run("read-only root", func(t *testing.T) {
+		bundle, name := filepath.Join(t.TempDir(), "b"), containerName("ro")
+		bundleRun(t, "--name", name, m.dir, bundle, "--", "/bin/sh", "-c", "id -u; cat /etc/hostname || true; touch /srv/x")
+		o := runcRun(t, bundle, name)
+		if o.err == nil || !strings.Contains(string(o.stderr), "Read-only file system") {
+			t.Errorf("runc run: %v, want touch to fail with EROFS\nstderr: %s", o.err, tail(o.stderr))
+		}
+		if want := fmt.Sprintf("%d\n", bundleUID); string(o.stdout) != want {
+			t.Errorf("runc run: stdout %q, want %q", o.stdout, want)
+		}
+	})
+
+	t.Run("overlay", func(t *testing.T) {
+		bundle, name := filepath.Join(t.TempDir(), "b"), containerName("overlay")
+		t.Cleanup(func() { unmount(t, filepath.Join(bundle, "rootfs")) })
+		bundleRun(t, "--rootfs-writable=overlay", "--name", name, m.dir, bundle, "--",
+			"/bin/sh", "-c", "echo written > /srv/new && cat /srv/new && rm /srv/motd && ls /srv")
+		o := runcRun(t, bundle, name)
+		if o.err != nil || string(o.stdout) != "written\nnew\n" {
+			t.Errorf("runc run: %v, stdout %q, want %q\nstderr: %s", o.err, o.stdout, "written\nnew\n", tail(o.stderr))
+		}
+		if b, err := os.ReadFile(filepath.Join(bundle, "upper/srv/new")); err != nil || string(b) != "written\n" {
+			t.Errorf("the overlay's upper directory: srv/new %q, %v; want %q", b, err, "written\n")
+		}
+		if _, err := os.Lstat(filepath.Join(m.dir, "srv/new")); !os.IsNotExist(err) {
+			t.Errorf("the mount has srv/new (%v): writes must stay in the overlay", err)
+		}
+		if b, err := os.ReadFile(filepath.Join(m.dir, "srv/motd")); err != nil || string(b) != bundleMotd {
+			t.Errorf("the mount's srv/motd after the container removed it: %q, %v; want it unchanged", b, err)
+		}
+	})
+
+	t.Run("no image config", func(t *testing.T) {
+		plain := startMount(t, origin, t.TempDir(), "--tag", "latest")
+		bundle := filepath.Join(t.TempDir(), "b")
+		r := phRun(t, "bundle", plain.dir, bundle)
+		if r.code != 1 || !strings.Contains(r.stderr, "has no image config") {
+			t.Errorf("want status 1 and %q: %s", "has no image config", r)
+		}
+		bundleRun(t, plain.dir, bundle, "--", "/bin/echo", "plain")
+		o := runcRun(t, bundle, containerName("plain"))
+		if o.err != nil || string(o.stdout) != "plain\n" {
+			t.Errorf("runc run /bin/echo plain: %v, stdout %q\nstderr: %s", o.err, o.stdout, tail(o.stderr))
+		}
+	})
+
+	t.Run("podman", func(t *testing.T) {
+		requireTool(t, "podman")
+		name := containerName("podman")
+		t.Cleanup(func() { runTool(toolTimeout, "", "podman", "rm", "--force", "--ignore", name) })
+		// The ulimits: podman raises the rlimits of a container to its own
+		// defaults, which a host without CAP_SYS_RESOURCE refuses.
+		o := runTool(containerTimeout, "", "podman", "run", "--rm", "--name", name, "--network", "none",
+			"--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "--user", "app", "--workdir", "/srv",
+			"--rootfs", m.dir+":O", "/bin/sh", "-c", "id -u; echo podman > /srv/p; cat /srv/p motd")
+		if want := fmt.Sprintf("%d\npodman\n%s", bundleUID, bundleMotd); o.err != nil || string(o.stdout) != want {
+			t.Errorf("podman run --rootfs %s:O: %v (timed out: %v), stdout %q, want %q\nstderr: %s", m.dir, o.err, o.timedOut, o.stdout, want, tail(o.stderr))
+		}
+		if _, err := os.Lstat(filepath.Join(m.dir, "srv/p")); !os.IsNotExist(err) {
+			t.Errorf("the mount has srv/p (%v): podman's writes must stay in its overlay", err)
+		}
+	})
+}
