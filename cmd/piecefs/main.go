@@ -38,7 +38,7 @@ var commands = []command{
 	{"preheat", "PATH... | --cache DIR ORIGIN_URL [PATH...]", "fetch files of a mount into its cache ahead of their reads (through the running mount, or into a cache directory with none)", setupPreheat},
 	{"unpin", "PATH... | --cache DIR ORIGIN_URL PATH...", "let pinned files be evicted again", setupUnpin},
 	{"status", "PATH...", "show what of files of a running mount is cached and pinned, and the mount's tiers and counters", setupStatus},
-	{"bundle", "MOUNTPOINT BUNDLE_DIR [-- ARGS...]", "write an OCI runtime bundle (config.json) that runs the mounted image with the mount as its root file system", setupBundle},
+	{"bundle", "MOUNTPOINT BUNDLE_DIR [-- ARGS...]", "write an OCI runtime bundle (config.json) that runs the mounted image with the mount as its root file system; ARGS after -- replace the image's entrypoint and command", setupBundle},
 	{"verify", "[ORIGIN_URL]", "check every cached piece against its digest, drop bad ones, and refetch them from ORIGIN_URL if given", setupVerify},
 	{"demo", "", "publish sample content, serve it on loopback, mount it and read it back", setupDemo},
 }
