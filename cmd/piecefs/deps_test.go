@@ -18,6 +18,7 @@ func TestDependencyDirection(t *testing.T) {
 		"fs":      {"cache", "store", "fetch", "piece", "origin", "publish", "cmd"},
 		"origin":  {"cache", "store", "fetch", "piece", "fs", "publish", "cmd"},
 		"publish": {"cache", "store", "fetch", "piece", "fs", "origin", "cmd"},
+		"image":   {"cache", "store", "fetch", "piece", "fs", "origin", "cmd"},
 	}
 	for pkg, bad := range forbidden {
 		out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", mod+pkg).Output()

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/piecefs/piecefs/image"
+	"github.com/piecefs/piecefs/meta"
+	"github.com/piecefs/piecefs/origin"
+	pub "github.com/piecefs/piecefs/publish"
+)
+
+func setupImport(fs *flag.FlagSet) func([]string) error {
+	pieceSize := sizeFlag(meta.DefaultPieceSize)
+	fs.Var(&pieceSize, "piece-size", "piece size (files at least this large get pieces of their own; smaller ones are packed)")
+	tag := fs.String("tag", "latest", "tag to point at the new manifest")
+	platform := fs.String("platform", "", "OS/ARCH[/VARIANT] of the image to take from a multi-platform index (default: this machine's)")
+	maxEntries := fs.Int("max-entries", image.DefaultMaxEntries, "refuse an image whose layers hold more tar entries than this (tar bombs)")
+	return func(args []string) error {
+		if err := wantArgs(args, "IMAGE", "OUT_DIR"); err != nil {
+			return err
+		}
+		if err := meta.ValidTag(*tag); err != nil {
+			return usageError{err.Error()}
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		d, err := importImage(ctx, args[0], args[1], int64(pieceSize), *tag, image.Options{Platform: *platform, MaxEntries: *maxEntries})
+		if err != nil {
+			return err
+		}
+		fmt.Println(d)
+		return nil
+	}
+}
+
+// importImage flattens the image spec into out and points tag at the new
+// manifest, as publish does for a directory: pieces first, then the
+// manifest, the tag last, so a failed import leaves no tag and no manifest
+// behind, only whole pieces that the next run re-uses.
+func importImage(ctx context.Context, spec, out string, pieceSize int64, tag string, opts image.Options) (meta.Digest, error) {
+	im, err := image.Open(spec, opts)
+	if err != nil {
+		return meta.Digest{}, err
+	}
+	defer im.Close()
+	po := pub.Options{PieceSize: pieceSize, Image: im.Config()}
+	if err := po.Validate(); err != nil {
+		return meta.Digest{}, err
+	}
+	dir, err := origin.OpenDir(out)
+	if err != nil {
+		return meta.Digest{}, err
+	}
+	m, err := pub.BuildFrom(ctx, im, dir, po)
+	if err != nil {
+		return meta.Digest{}, fmt.Errorf("image %s: %w", spec, err)
+	}
+	data, err := m.Encode()
+	if err != nil {
+		return meta.Digest{}, err
+	}
+	d, err := dir.PutManifest(data)
+	if err == nil {
+		err = dir.SetTag(tag, d)
+	}
+	if err != nil {
+		return meta.Digest{}, err
+	}
+	st := dir.Stats()
+	fmt.Fprintf(os.Stderr, "imported %s: %d entries in %d pieces to %s (%d pieces written, %s; %d already there, %d repaired); tag %s\n",
+		spec, len(m.Entries), len(m.Pieces), out, st.Written, formatBytes(st.WrittenBytes), st.Skipped, st.Repaired, tag)
+	return d, nil
+}
