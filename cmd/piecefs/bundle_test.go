@@ -276,3 +276,40 @@ func TestBundleUsage(t *testing.T) {
 		t.Errorf("bundle of a plain directory: status %d, stderr %q", code, stderr.String())
 	}
 }
+
+func TestCheckMountpoints(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{"proc", "dev", "sys", "srv"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "file"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	s := defaultSpec()
+	for cwd, want := range map[string]string{
+		"/":        "",
+		"/srv":     "",
+		"/missing": "no directory /missing",
+		"/file":    "no directory /file (not a directory)",
+	} {
+		s.Process.Cwd = cwd
+		err := checkMountpoints(root, s)
+		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("cwd %s: error %v, want %q", cwd, err, want)
+		}
+	}
+	s.Process.Cwd = "/"
+	if err := os.Remove(filepath.Join(dir, "sys")); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkMountpoints(root, s); err == nil || !strings.Contains(err.Error(), "no directory /sys") {
+		t.Errorf("without /sys: error %v", err)
+	}
+}

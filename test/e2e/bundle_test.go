@@ -79,6 +79,11 @@ func TestBundleRunc(t *testing.T) {
 		if b, err := os.ReadFile(filepath.Join(m.dir, "srv/motd")); err != nil || string(b) != bundleMotd {
 			t.Errorf("the mount's srv/motd after the container removed it: %q, %v; want it unchanged", b, err)
 		}
+		// The overlay is still mounted: a second bundle into the same
+		// directory is refused.
+		if r := phRun(t, "bundle", "--rootfs-writable=overlay", m.dir, bundle); r.code != 1 || !strings.Contains(r.stderr, "mounted already") {
+			t.Errorf("bundle over a mounted overlay: want status 1 and %q: %s", "mounted already", r)
+		}
 	})
 
 	t.Run("no image config", func(t *testing.T) {
@@ -92,6 +97,16 @@ func TestBundleRunc(t *testing.T) {
 		o := runcRun(t, bundle, containerName("plain"))
 		if o.err != nil || string(o.stdout) != "plain\n" {
 			t.Errorf("runc run /bin/echo plain: %v, stdout %q\nstderr: %s", o.err, o.stdout, tail(o.stderr))
+		}
+	})
+
+	t.Run("without allow-other", func(t *testing.T) {
+		// The image's user (1000) is not the mounting user (root): FUSE
+		// would let the container read nothing.
+		private := startMount(t, origin, t.TempDir(), "--tag", "image")
+		r := phMustRun(t, "bundle", private.dir, filepath.Join(t.TempDir(), "b"))
+		if want := "runs as uid 1000 but " + private.dir + " was mounted without --allow-other"; !strings.Contains(r.stderr, want) {
+			t.Errorf("want a warning %q: %s", want, r)
 		}
 	})
 
