@@ -76,7 +76,7 @@ func setupBundle(fs *flag.FlagSet) func([]string) error {
 // bundle writes dir/config.json for a container whose root is the piecefs
 // mount at mnt, and with overlay mounts dir/rootfs first.
 func bundle(ctx context.Context, mnt, dir string, o bundleOptions) error {
-	c, err := mountAt(mnt)
+	c, owner, err := mountAt(mnt)
 	if err != nil {
 		return err
 	}
@@ -88,33 +88,45 @@ func bundle(ctx context.Context, mnt, dir string, o bundleOptions) error {
 		return fmt.Errorf("the publication mounted at %s has no image config (it was published from a directory, not imported from an OCI image): give the command to run after --", c.dir)
 	}
 	warnPlatform(im)
-	root, err := os.OpenRoot(c.dir)
+	spec, err := mountSpec(c.dir, owner, im, o)
 	if err != nil {
 		return err
+	}
+	return writeBundle(c.dir, dir, spec, o)
+}
+
+// mountSpec is bundleSpec for the mount at dir, mounted by uid owner; for
+// a read-only root it checks what runc will need of the mount.
+func mountSpec(dir string, owner int, im *meta.Image, o bundleOptions) (*specs.Spec, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
 	}
 	defer root.Close()
-	spec, err := bundleSpec(im, c.dir, o, root.FS())
-	if err != nil {
-		return err
+	spec, err := bundleSpec(im, dir, o, root.FS())
+	if err != nil || o.writable != writableNone {
+		return spec, err
 	}
-	if o.writable == writableNone && spec.Process.User.UID != 0 && !mountHasOption(c.dir, "allow_other") {
-		fmt.Fprintf(os.Stderr, "piecefs bundle: warning: the container runs as uid %d but %s was mounted without --allow-other, so only the mounting user may read it\n", spec.Process.User.UID, c.dir)
+	if uid := spec.Process.User.UID; int(uid) != owner && !mountHasOption(dir, "allow_other") {
+		fmt.Fprintf(os.Stderr, "piecefs bundle: warning: the container runs as uid %d but %s was mounted without --allow-other, so only the mounting user may read it\n", uid, dir)
 	}
-	if o.writable == writableNone {
-		if err := checkMountpoints(root, spec); err != nil {
-			return err
-		}
-	}
+	return spec, checkMountpoints(root, spec)
+}
+
+// writeBundle writes spec into dir, making dir/rootfs an overlay of the
+// mount at mnt first when asked to, and says how to run it.
+func writeBundle(mnt, dir string, spec *specs.Spec, o bundleOptions) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	how := c.dir + ", read-only"
+	how := mnt + ", read-only"
 	if o.writable == writableOverlay {
-		if spec.Root.Path, err = mountOverlay(c.dir, dir); err != nil {
+		rootfs, err := mountOverlay(mnt, dir)
+		if err != nil {
 			return err
 		}
-		spec.Root.Readonly = false
-		how = fmt.Sprintf("%s, an overlay of %s writing into %s (umount it when done)", spec.Root.Path, c.dir, filepath.Join(filepath.Dir(spec.Root.Path), "upper"))
+		spec.Root = &specs.Root{Path: rootfs}
+		how = fmt.Sprintf("%s, an overlay of %s writing into %s (umount it when done)", rootfs, mnt, filepath.Join(filepath.Dir(rootfs), "upper"))
 	}
 	if err := writeSpec(filepath.Join(dir, "config.json"), spec); err != nil {
 		if o.writable == writableOverlay {
@@ -148,25 +160,27 @@ func checkMountpoints(root *os.Root, spec *specs.Spec) error {
 	return nil
 }
 
-// mountAt returns a client of the piecefs mount whose root is mnt.
-func mountAt(mnt string) (*mountClient, error) {
+// mountAt returns a client of the piecefs mount whose root is mnt, and the
+// uid of the user who mounted it.
+func mountAt(mnt string) (*mountClient, int, error) {
 	abs, err := filepath.Abs(mnt)
 	if err == nil {
 		abs, err = filepath.EvalSymlinks(abs)
 	}
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	mounts, err := piecefsMounts()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	for _, m := range mounts {
 		if m.dir == abs {
-			return dialMount(m)
+			c, err := dialMount(m)
+			return c, m.uid, err
 		}
 	}
-	return nil, fmt.Errorf("%s is not the root of a piecefs mount", mnt)
+	return nil, 0, fmt.Errorf("%s is not the root of a piecefs mount", mnt)
 }
 
 // image asks the mount for its publication's image config: nil if it has
