@@ -109,6 +109,34 @@ func putImage(t *testing.T, out, tag string, im meta.Image) meta.Digest {
 	return nd
 }
 
+// umociBundleImage makes an OCI image layout with umoci whose one layer is
+// the tree at rootfs and whose config is im's process settings, and
+// returns it as piecefs import takes it, "DIR:TAG".
+func umociBundleImage(t *testing.T, rootfs string, im meta.Image) string {
+	t.Helper()
+	dir := t.TempDir()
+	img, unpacked := filepath.Join(dir, "oci")+":t", filepath.Join(dir, "b")
+	mustRun(t, dir, "umoci", "init", "--layout", "oci")
+	mustRun(t, dir, "umoci", "new", "--image", img)
+	// unpack and repack rather than insert: umoci insert at / writes an
+	// entry "/" that import refuses as an absolute path.
+	mustRun(t, dir, "umoci", "unpack", "--image", img, unpacked)
+	mustRun(t, dir, "cp", "-a", rootfs+"/.", filepath.Join(unpacked, "rootfs"))
+	mustRun(t, dir, "umoci", "repack", "--image", img, unpacked)
+	args := []string{"config", "--image", img, "--config.workingdir", im.WorkingDir, "--config.user", im.User}
+	for _, s := range im.Entrypoint {
+		args = append(args, "--config.entrypoint", s)
+	}
+	for _, s := range im.Cmd {
+		args = append(args, "--config.cmd", s)
+	}
+	for _, s := range im.Env {
+		args = append(args, "--config.env", s)
+	}
+	mustRun(t, dir, "umoci", args...)
+	return img
+}
+
 // containerName is a runc or podman container name unique to this run.
 func containerName(what string) string {
 	return fmt.Sprintf("piecefs-e2e-%d-%s", os.Getpid(), what)

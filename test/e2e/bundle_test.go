@@ -11,6 +11,48 @@ import (
 	"github.com/piecefs/piecefs/meta"
 )
 
+// bundleImage is the image config of the tests' root file system.
+var bundleImage = meta.Image{
+	OS: "linux", Architecture: runtime.GOARCH,
+	Entrypoint: []string{"/bin/sh", "-c"},
+	Cmd:        []string{`echo "$GREETING from $(id -u):$(id -g) [$(id -G)] in $(pwd) on $(hostname), HOME=$HOME"; cat motd`},
+	Env:        []string{"GREETING=hello"},
+	WorkingDir: "/srv",
+	User:       "app",
+}
+
+// runImageCommand runs the image's own command (bundleImage) from a bundle
+// of the mount at mnt and checks what it printed: its user, groups,
+// working directory, environment and hostname, and a file of the image.
+func runImageCommand(t *testing.T, mnt, what string) {
+	bundle, name := filepath.Join(t.TempDir(), "b"), containerName(what)
+	stdout := bundleRun(t, "--name", name, mnt, bundle)
+	if want := fmt.Sprintf("root %s, read-only; run it: runc run -b %s %s", mnt, bundle, name); !strings.Contains(stdout, want) {
+		t.Errorf("piecefs bundle printed %q, want %q in it", stdout, want)
+	}
+	o := runcRun(t, bundle, name)
+	want := fmt.Sprintf("hello from %d:%d [%d %d] in /srv on %s, HOME=/srv\n%s", bundleUID, bundleGID, bundleGID, bundleStaffGID, name, bundleMotd)
+	if o.err != nil || string(o.stdout) != want {
+		t.Errorf("runc run: %v, stdout %q, want %q\nstderr: %s", o.err, o.stdout, want, tail(o.stderr))
+	}
+}
+
+// TestBundleImported builds a one-layer OCI image of the root file system
+// with umoci, with bundleImage as its config, imports it with piecefs
+// import, and runs the image's command from a bundle of its mount: the
+// config travels from the image to the container through the publication.
+func TestBundleImported(t *testing.T) {
+	busybox := requireContainers(t)
+	requireTool(t, "umoci")
+	img := umociBundleImage(t, makeBundleRootfs(t, busybox), bundleImage)
+	out := t.TempDir()
+	if r := phMustRun(t, "import", img, out); !digestLine.MatchString(r.stdout) {
+		t.Fatalf("piecefs import printed %q, want a digest line", r.stdout)
+	}
+	m := startMount(t, startServeOrigin(t, out), t.TempDir(), "--allow-other")
+	runImageCommand(t, m.dir, "imported")
+}
+
 // TestBundleRunc publishes a tiny root file system with an image config,
 // mounts it, and runs it with runc from `piecefs bundle`: the image's own
 // command as its user, in its working directory, with its environment; a
@@ -24,30 +66,12 @@ func TestBundleRunc(t *testing.T) {
 	if _, err := publish(fx.bin, makeBundleRootfs(t, busybox), out); err != nil {
 		t.Fatal(err)
 	}
-	putImage(t, out, "image", meta.Image{
-		OS: "linux", Architecture: runtime.GOARCH,
-		Entrypoint: []string{"/bin/sh", "-c"},
-		Cmd:        []string{`echo "$GREETING from $(id -u):$(id -g) [$(id -G)] in $(pwd) on $(hostname), HOME=$HOME"; cat motd`},
-		Env:        []string{"GREETING=hello"},
-		WorkingDir: "/srv",
-		User:       "app",
-	})
+	putImage(t, out, "image", bundleImage)
 	origin := startServeOrigin(t, out)
 	// --allow-other: the container's user is not the one who mounted.
 	m := startMount(t, origin, t.TempDir(), "--tag", "image", "--allow-other")
 
-	t.Run("image command", func(t *testing.T) {
-		bundle, name := filepath.Join(t.TempDir(), "b"), containerName("image")
-		stdout := bundleRun(t, "--name", name, m.dir, bundle)
-		if want := fmt.Sprintf("root %s, read-only; run it: runc run -b %s %s", m.dir, bundle, name); !strings.Contains(stdout, want) {
-			t.Errorf("piecefs bundle printed %q, want %q in it", stdout, want)
-		}
-		o := runcRun(t, bundle, name)
-		want := fmt.Sprintf("hello from %d:%d [%d %d] in /srv on %s, HOME=/srv\n%s", bundleUID, bundleGID, bundleGID, bundleStaffGID, name, bundleMotd)
-		if o.err != nil || string(o.stdout) != want {
-			t.Errorf("runc run: %v, stdout %q, want %q\nstderr: %s", o.err, o.stdout, want, tail(o.stderr))
-		}
-	})
+	t.Run("image command", func(t *testing.T) { runImageCommand(t, m.dir, "image") })
 
 	t.Run("read-only root", func(t *testing.T) {
 		bundle, name := filepath.Join(t.TempDir(), "b"), containerName("ro")
