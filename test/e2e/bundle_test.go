@@ -132,6 +132,18 @@ func TestBundleRunc(t *testing.T) {
 		if want := "runs as uid 1000 but " + private.dir + " was mounted without --allow-other"; !strings.Contains(r.stderr, want) {
 			t.Errorf("want a warning %q: %s", want, r)
 		}
+		// Through an overlay, which reaches the mount as the user who
+		// mounted the overlay, the container reads it all the same.
+		bundle, name := filepath.Join(t.TempDir(), "b"), containerName("private")
+		t.Cleanup(func() { unmount(t, filepath.Join(bundle, "rootfs")) })
+		r = phMustRun(t, "bundle", "--rootfs-writable=overlay", "--name", name, private.dir, bundle, "--", "/bin/sh", "-c", "id -u; cat motd")
+		if strings.Contains(r.stderr, "warning") {
+			t.Errorf("a warning for an overlay: %s", r)
+		}
+		o := runcRun(t, bundle, name)
+		if want := fmt.Sprintf("%d\n%s", bundleUID, bundleMotd); o.err != nil || string(o.stdout) != want {
+			t.Errorf("runc run through an overlay: %v, stdout %q, want %q\nstderr: %s", o.err, o.stdout, want, tail(o.stderr))
+		}
 	})
 
 	t.Run("podman", func(t *testing.T) {
