@@ -1,17 +1,22 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
 
 	"github.com/piecefs/piecefs/meta"
 )
@@ -312,4 +317,51 @@ func TestCheckMountpoints(t *testing.T) {
 	if err := checkMountpoints(root, s); err == nil || !strings.Contains(err.Error(), "no directory /sys") {
 		t.Errorf("without /sys: error %v", err)
 	}
+}
+
+// TestMountClientImage asks real control servers on Unix sockets for the
+// image config: one with an image, one without, and a server that knows
+// no such request (an older piecefs).
+func TestMountClientImage(t *testing.T) {
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	im := &meta.Image{Entrypoint: []string{"/e"}, User: "1:2"}
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name string
+		m    *meta.Manifest
+		want *meta.Image
+	}{{"with", &meta.Manifest{Image: im}, im}, {"without", &meta.Manifest{}, nil}} {
+		sock := filepath.Join(t.TempDir(), controlSocketName)
+		ctl := &controlServer{env: preheatEnv{m: tt.m}, owner: os.Getuid(), log: log}
+		if _, err := startControl(sock, ctl); err != nil {
+			t.Fatal(err)
+		}
+		got, err := unixClient(sock).image(ctx)
+		ctl.Close()
+		if err != nil || !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s an image: %+v, %v; want %+v", tt.name, got, err, tt.want)
+		}
+	}
+	sock := filepath.Join(t.TempDir(), "old.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.NewServeMux()}
+	go srv.Serve(ln)
+	defer srv.Close()
+	if _, err := unixClient(sock).image(ctx); err == nil || !strings.Contains(err.Error(), "older piecefs") {
+		t.Errorf("a server without the request: %v, want an older piecefs named", err)
+	}
+}
+
+// unixClient is a mountClient of the socket at sock.
+func unixClient(sock string) *mountClient {
+	return &mountClient{dir: "/mnt/x", socket: sock, http: &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		},
+	}}}
 }
