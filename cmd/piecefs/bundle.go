@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -340,49 +341,37 @@ func processEnv(env []string, home string) []string {
 // group, the gid is the user's from etc/passwd (0 when the uid has no
 // entry); a user found in etc/passwd also gets the groups that list it as
 // a member. It returns the user's home directory too ("/" if unknown).
+// Numeric ids need no file: one that cannot be read is passed over.
 func resolveUser(spec string, rootfs fs.FS) (specs.User, string, error) {
 	name, group, hasGroup := strings.Cut(spec, ":")
-	var u specs.User
-	users, err := readIDFile(rootfs, "etc/passwd", spec)
-	if err != nil {
-		return u, "", err
-	}
 	if name == "" {
 		name = "0" // root, by default
 	}
-	id, numeric := parseID(name)
-	pw := findID(users, name, id, numeric) // the user's etc/passwd fields, if any
-	if pw == nil && !numeric {
-		return u, "", fmt.Errorf("image user %q: no user %q in the image's /etc/passwd", spec, name)
+	var u specs.User
+	home := "/"
+	pw, err := readIDFile(rootfs, "etc/passwd", "user").find(name)
+	if err != nil {
+		return u, "", fmt.Errorf("image user %q: %w", spec, err)
 	}
-	u.UID = id
+	u.UID, _ = parseID(name)
 	if pw != nil {
 		u.UID, _ = parseID(pw[2])
-	}
-	home := "/"
-	if pw != nil {
 		u.GID, _ = parseID(pw[3])
-		if pw[5] != "" {
-			home = pw[5]
-		}
+		home = cmp.Or(pw[5], home)
 	}
-	groups, err := readIDFile(rootfs, "etc/group", spec)
-	if err != nil {
-		return u, "", err
-	}
+	groups := readIDFile(rootfs, "etc/group", "group")
 	if hasGroup {
-		id, numeric := parseID(group)
-		gr := findID(groups, group, id, numeric)
-		if gr == nil && !numeric {
-			return u, "", fmt.Errorf("image user %q: no group %q in the image's /etc/group", spec, group)
+		gr, err := groups.find(group)
+		if err != nil {
+			return u, "", fmt.Errorf("image user %q: %w", spec, err)
 		}
-		u.GID = id
+		u.GID, _ = parseID(group)
 		if gr != nil {
 			u.GID, _ = parseID(gr[2])
 		}
 	}
 	if pw != nil {
-		u.AdditionalGids = memberOf(groups, pw[0], u.GID)
+		u.AdditionalGids = memberOf(groups.lines, pw[0], u.GID)
 	}
 	return u, home, nil
 }
@@ -406,44 +395,61 @@ func parseID(s string) (uint32, bool) {
 	return uint32(n), err == nil
 }
 
-// findID finds the line of an etc/passwd or etc/group whose id (field 2)
-// is id when numeric, or whose name is name otherwise.
-func findID(lines [][]string, name string, id uint32, numeric bool) []string {
-	for _, l := range lines {
+// idFile is the image's etc/passwd or etc/group: its lines, split into
+// fields, or why it could not be read. A missing file has no lines.
+type idFile struct {
+	name, what string // "etc/passwd", "user"
+	lines      [][]string
+	err        error
+}
+
+// find returns the line whose id (field 2) is name, when name is a
+// number, or whose name is name otherwise. A name must be found; a number
+// need not be.
+func (f idFile) find(name string) ([]string, error) {
+	id, numeric := parseID(name)
+	if f.err != nil && !numeric {
+		return nil, f.err
+	}
+	for _, l := range f.lines {
 		if n, ok := parseID(l[2]); numeric && ok && n == id || !numeric && l[0] == name {
-			return l
+			return l, nil
 		}
 	}
-	return nil
+	if !numeric {
+		return nil, fmt.Errorf("no %s %q in the image's /%s", f.what, name, f.name)
+	}
+	return nil, nil
 }
 
 // readIDFile reads an etc/passwd (7 fields a line) or etc/group (4) of
-// the image; a missing file has no lines. Malformed lines are skipped, as
-// libc does; every line returned has at least 7 (passwd) or 4 fields.
-func readIDFile(rootfs fs.FS, name, user string) ([][]string, error) {
-	f, err := rootfs.Open(name)
+// the image. Malformed lines are skipped, as libc does; every line kept
+// has at least 7 (passwd) or 4 fields.
+func readIDFile(rootfs fs.FS, name, what string) idFile {
+	f := idFile{name: name, what: what}
+	file, err := rootfs.Open(name)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return f
 	}
 	if err != nil {
-		return nil, fmt.Errorf("image user %q: %w", user, err)
+		f.err = err
+		return f
 	}
-	defer f.Close()
+	defer file.Close()
 	want := 4
 	if name == "etc/passwd" {
 		want = 7
 	}
-	var out [][]string
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(file)
 	for sc.Scan() {
 		if l := strings.Split(sc.Text(), ":"); len(l) >= want && !strings.HasPrefix(l[0], "#") {
-			out = append(out, l)
+			f.lines = append(f.lines, l)
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("image user %q: read %s: %w", user, name, err)
+		f.err = fmt.Errorf("read /%s: %w", name, err)
 	}
-	return out, nil
+	return f
 }
 
 // defaultSpec is what `runc spec` writes (runc 1.1), less the terminal:

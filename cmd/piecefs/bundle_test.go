@@ -89,9 +89,19 @@ func TestResolveUserErrors(t *testing.T) {
 			t.Errorf("resolveUser(%q): error %v, want %q in it", tt.user, err, tt.want)
 		}
 	}
-	// Numeric ids need no files.
-	if u, home, err := resolveUser("5:6", fstest.MapFS{}); err != nil || u.UID != 5 || u.GID != 6 || home != "/" {
-		t.Errorf(`resolveUser("5:6") without files = %+v, %q, %v; want 5:6, "/"`, u, home, err)
+	// Numeric ids need no files, and pass over files that cannot be read
+	// (here directories); names need them.
+	broken := fstest.MapFS{"etc/passwd/x": {}, "etc/group/x": {}}
+	for _, fsys := range []fstest.MapFS{{}, broken} {
+		if u, home, err := resolveUser("5:6", fsys); err != nil || u.UID != 5 || u.GID != 6 || home != "/" {
+			t.Errorf(`resolveUser("5:6") in %v = %+v, %q, %v; want 5:6, "/"`, fsys, u, home, err)
+		}
+	}
+	if _, _, err := resolveUser("app", broken); err == nil || !strings.Contains(err.Error(), `image user "app": read /etc/passwd`) {
+		t.Errorf("resolveUser(app) with an unreadable etc/passwd: %v", err)
+	}
+	if _, _, err := resolveUser("0:app", broken); err == nil || !strings.Contains(err.Error(), `image user "0:app": read /etc/group`) {
+		t.Errorf("resolveUser(0:app) with an unreadable etc/group: %v", err)
 	}
 }
 
