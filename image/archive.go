@@ -28,6 +28,7 @@ type archive struct {
 
 type member struct {
 	off, size int64
+	isLink    bool
 	link      string // for a symlink or hardlink member: the cleaned name it points at
 }
 
@@ -69,9 +70,9 @@ func (a *archive) index() error {
 			}
 			a.members[name] = member{off: off, size: hdr.Size}
 		case tar.TypeSymlink:
-			a.members[name] = member{link: cleanMember(path.Join(path.Dir(name), hdr.Linkname))}
+			a.members[name] = member{isLink: true, link: cleanMember(path.Join(path.Dir(name), hdr.Linkname))}
 		case tar.TypeLink:
-			a.members[name] = member{link: cleanMember(hdr.Linkname)}
+			a.members[name] = member{isLink: true, link: cleanMember(hdr.Linkname)}
 		}
 	}
 }
@@ -92,7 +93,7 @@ func (a *archive) open(name string) (io.ReadCloser, error) {
 		switch {
 		case !ok:
 			return nil, fmt.Errorf("member %s: %w", name, fs.ErrNotExist)
-		case m.link == "":
+		case !m.isLink:
 			return io.NopCloser(io.NewSectionReader(a.f, m.off, m.size)), nil
 		}
 		name = m.link
