@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/piecefs/piecefs/meta"
 )
@@ -127,6 +128,10 @@ func (r *Reader) Preheat(ctx context.Context, pieces []meta.Piece, o PreheatOpti
 	return res
 }
 
+// flushTimeout bounds how long Preheat waits for the disk tier to take
+// what it fetched.
+const flushTimeout = time.Minute
+
 // flusher is the part of the network tier that waits for its writes to the
 // disk tier; *fetch.Fetcher has it.
 type flusher interface {
@@ -142,8 +147,12 @@ func (r *Reader) checkHeld(ctx context.Context, res *PreheatResult) {
 		return
 	}
 	if f, ok := r.net.(flusher); ok {
-		if err := f.Flush(ctx); err != nil {
-			return // ctx ended: the caller reports that
+		// Even when ctx has ended (Ctrl-C): what was fetched is to stay,
+		// and the writes are local, so they are waited for, boundedly.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
+		defer cancel()
+		if err := f.Flush(fctx); err != nil {
+			return
 		}
 	}
 	for _, p := range res.fetched {

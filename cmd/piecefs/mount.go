@@ -161,6 +161,10 @@ func mount(c mountConfig, log *logrus.Logger) error {
 		return err
 	}
 	ctl := newMountControl(c, d, m, st, r, memStats, f, log)
+	// Caught from here on, queued until serveUntilUnmounted acts on them:
+	// between the manifest's loading and the ready line they would kill.
+	sigs, stopSignals := notifySignals()
+	defer stopSignals()
 	srv, err := pfs.Mount(c.mountpoint, m, r, pfs.Options{
 		Log: log.WithField("component", "fuse"), AllowOther: c.allowOther, Debug: c.debugFUSE,
 		Inodes: limit.counter(),
@@ -182,7 +186,7 @@ func mount(c mountConfig, log *logrus.Logger) error {
 	defer stopMetrics()
 	fmt.Printf("mounted %s at %s\n", d, c.mountpoint)
 	log.WithFields(logrus.Fields{"manifest": d, "origin": c.origin, "entries": len(m.Entries)}).Info("mounted")
-	if err := serveUntilUnmounted(srv, c.mountpoint, f, r, log); err != nil {
+	if err := serveUntilUnmounted(srv, c.mountpoint, sigs, f, r, log); err != nil {
 		return err
 	}
 	log.Info("unmounted")

@@ -42,10 +42,11 @@ var errForced = errors.New("forced shutdown: a second signal cancelled the reads
 // cancels the fetches in flight and returns errForced, so the caller closes
 // the cache and exits; the kernel then fails whatever is still open on the
 // detached mount instead of leaving a reader hanging.
-func serveUntilUnmounted(srv *fuse.Server, mountpoint string, fetches canceler, reads drainer, log logrus.FieldLogger) error {
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
+//
+// sigs must have been registered (notifySignals) before the mount was
+// announced, so that a signal sent right after the ready line is not the
+// default action's kill.
+func serveUntilUnmounted(srv *fuse.Server, mountpoint string, sigs <-chan os.Signal, fetches canceler, reads drainer, log logrus.FieldLogger) error {
 	done := make(chan struct{})
 	go func() { srv.Wait(); close(done) }()
 	select {
@@ -79,4 +80,12 @@ func unmount(srv *fuse.Server, mountpoint string, log logrus.FieldLogger) {
 	if err := syscall.Unmount(mountpoint, unix.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) {
 		log.WithError(err).Error("lazy unmount failed")
 	}
+}
+
+// notifySignals starts catching SIGINT and SIGTERM for serveUntilUnmounted;
+// stop ends it.
+func notifySignals() (sigs chan os.Signal, stop func()) {
+	sigs = make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	return sigs, func() { signal.Stop(sigs) }
 }
