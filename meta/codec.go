@@ -69,6 +69,8 @@ func (m *Manifest) decodeObject(dec *json.Decoder, b []byte) error {
 			m.Entries, err = decodeArray(dec, key, m.Entries, countHint(b, `"path"`))
 		case strings.EqualFold(key, "image"):
 			err = dec.Decode(&m.Image)
+		case strings.EqualFold(key, "prefetch"):
+			err = dec.Decode(&m.Prefetch)
 		default:
 			var skip json.RawMessage
 			err = dec.Decode(&skip)

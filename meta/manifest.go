@@ -38,6 +38,10 @@ type Manifest struct {
 	// the last field so that manifests without it encode, and hash, as
 	// before it existed.
 	Image *Image `json:"image,omitempty"`
+	// Prefetch names the list of file ranges a mount fetches first, in the
+	// background (see PrefetchList), stored in the layout as a piece; nil
+	// when none was published. Last, for the same reason as Image.
+	Prefetch *ObjectRef `json:"prefetch,omitempty"`
 
 	// The tables below are built by Validate; see tree.go. They cost about
 	// 16 bytes an entry, where a map from path to entry would cost 50.

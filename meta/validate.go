@@ -61,6 +61,11 @@ func (m *Manifest) Validate() error {
 			return fmt.Errorf("manifest: image: %w", err)
 		}
 	}
+	if m.Prefetch != nil {
+		if err := m.Prefetch.validate(); err != nil {
+			return fmt.Errorf("manifest: prefetch: %w", err)
+		}
+	}
 	if len(m.Entries) == 0 || m.Entries[0].Path != "." || m.Entries[0].Kind != KindDir {
 		return fmt.Errorf("manifest: the first entry must be the root directory \".\"")
 	}
