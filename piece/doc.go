@@ -78,6 +78,19 @@
 // another, or whose entry is evicted unread, is lost, so hits are a lower
 // bound.
 //
+// # Recording
+//
+// With [Options.Record], every read that reaches the Reader is noted by
+// its [Recorder] as a range of its file (path, offset, length; clamped at
+// the end of the file), in the order first read: bytes noted already are
+// left out, and a range that continues the last one noted extends it. Reads
+// the kernel serves from its page cache never reach the Reader, so what is
+// noted is what a start had to fetch or find in the tiers. The record is
+// bounded by [meta.MaxPrefetchRanges] ranges and [meta.MaxPrefetchSize]
+// encoded bytes; at the bound it stops, logs so once, and [Recorder.List]
+// says it is full. A read of bytes already noted costs a lock, a map lookup
+// and a binary search, and allocates nothing.
+//
 // # Damage
 //
 // A disk piece that turns out missing, unreadable or damaged is not fatal:

@@ -60,7 +60,10 @@ type Options struct {
 	// reader, at most; 0 turns readahead off. Prefetched pieces land in the
 	// memory tier, so it should be well below the memory tier's size.
 	Readahead int64
-	Log       logrus.FieldLogger // nil discards
+	// Record, if set, notes the ranges of files that reads ask for (see
+	// "Recording").
+	Record *Recorder
+	Log    logrus.FieldLogger // nil discards
 }
 
 // Reader reads the files of one manifest through the tiers. It is safe for
@@ -71,6 +74,7 @@ type Reader struct {
 	disk Disk
 	net  Network
 	ra   *readahead // nil when off
+	rec  *Recorder  // nil when not recording
 	log  logrus.FieldLogger
 	// unit is what a read fetches and the memory tier keeps of a piece of
 	// a version 2 manifest: whole blocks of the manifest and of the disk
@@ -90,7 +94,7 @@ func New(m *meta.Manifest, o Options) *Reader {
 		l.SetOutput(io.Discard)
 		o.Log = l
 	}
-	r := &Reader{m: m, mem: o.Memory, disk: o.Disk, net: o.Network, log: o.Log, unit: unitOf(m)}
+	r := &Reader{m: m, mem: o.Memory, disk: o.Disk, net: o.Network, rec: o.Record, log: o.Log, unit: unitOf(m)}
 	r.perPiece = meta.NumBlocks(m.PieceSize, r.unit)
 	if window := int(o.Readahead / r.unit); window > 0 {
 		r.ra = newReadahead(window, r.perPiece, int(lagBytes/r.unit), r.prefetch)
@@ -127,6 +131,7 @@ func (r *Reader) Drain(ctx context.Context) error {
 func (r *Reader) ReadAt(ctx context.Context, e *meta.Entry, p []byte, off int64) (int, error) {
 	r.reading.Add(1)
 	defer r.reading.Add(-1)
+	r.rec.note(e, off, int64(len(p)))
 	var buf [8]meta.Slice // most reads touch one or two pieces: no allocation
 	slices := r.m.AppendSlices(buf[:0], e, off, int64(len(p)))
 	sequential := false
