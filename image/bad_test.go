@@ -4,8 +4,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -108,4 +110,22 @@ func TestCorruptIsErrCorrupt(t *testing.T) {
 	if _, _, err := build(t, d, Options{}); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("got %v, want ErrCorrupt", err)
 	}
+}
+
+// TestStopsEarly: a refusal in a layer's first entry neither reads the
+// rest of a large layer nor leaves its decompressing goroutine behind.
+func TestStopsEarly(t *testing.T) {
+	big := strings.Repeat("0123456789", 400<<10)
+	d := layoutOf(file("/abs", "x"), file("big", big))(t)
+	before := runtime.NumGoroutine()
+	if _, _, err := build(t, d, Options{}); err == nil || !strings.Contains(err.Error(), "absolute path") {
+		t.Fatalf("got %v, want the absolute path refused", err)
+	}
+	for range 100 {
+		if runtime.NumGoroutine() <= before {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%d goroutines after the import, %d before", runtime.NumGoroutine(), before)
 }

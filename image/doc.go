@@ -77,4 +77,7 @@
 // names are hardlinks to that one. Small files are packed in that order.
 // A layer that changes between the passes fails the import: its digest is
 // checked again at its end, and every file must have the size it had.
+// Each read of a layer decompresses it in a goroutine of its own, beside
+// the tar reading, hashing and packing of what it has produced, and
+// stops it when the read ends, early or not.
 package image

@@ -2,6 +2,7 @@ package image
 
 import (
 	"archive/tar"
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -38,24 +39,78 @@ func (l *layer) read(ctx context.Context, fn func(seq int, h *tar.Header, r io.R
 		return fmt.Errorf("decompress: %w", err)
 	}
 	defer dec.Close()
-	un := newVerifier(dec, l.diffID, -1, "uncompressed (diff_id)")
+	in := inflate(dec, stored)
+	defer in.stop()
+	un := newVerifier(bufio.NewReaderSize(in, pipeBuffer), l.diffID, -1, "uncompressed (diff_id)")
 	var fnErr error
 	err = entries(ctx, tar.NewReader(un), func(seq int, h *tar.Header, r io.Reader) error {
 		fnErr = fn(seq, h, r)
 		return fnErr
 	})
-	if err != nil && fnErr == nil && ctx.Err() == nil {
-		return corrupt(err, un, stored)
+	if err == nil {
+		// Past the tar's end: its padding, then (in inflate) the
+		// compressed stream's end, so both digests are checked.
+		_, err = io.Copy(io.Discard, un)
+	} else if fnErr == nil && ctx.Err() == nil {
+		err = corrupt(err, un)
 	}
-	if err != nil {
-		return err
-	}
-	// Past the tar's end: its padding, then the compressed stream's end.
-	if _, err := io.Copy(io.Discard, un); err != nil {
-		return corrupt(err, un, stored)
-	}
-	_, err = io.Copy(io.Discard, stored)
 	return err
+}
+
+// corrupt explains a layer whose tar could not be read: if the rest of
+// its bytes show that they are not the ones the image names, that is the
+// error to report, not what the damage did to the tar reader.
+func corrupt(err error, un io.Reader) error {
+	if _, cerr := io.Copy(io.Discard, un); errors.Is(cerr, ErrCorrupt) {
+		return cerr
+	}
+	return err
+}
+
+// pipeBuffer is the unit handed from the decompressing goroutine to the
+// tar reader.
+const pipeBuffer = 256 << 10
+
+// errStopped ends a decompression whose reader has stopped reading.
+var errStopped = errors.New("layer reader stopped")
+
+// inflater decompresses a layer in a goroutine of its own, so that
+// decompression (most of an import's time for a gzip layer) runs beside
+// the hashing and packing of what it already produced, on another core.
+type inflater struct {
+	pr   *io.PipeReader
+	done chan struct{}
+}
+
+// inflate starts decompressing dec; once dec ends it reads stored (dec's
+// input) to its end, so the stored bytes' digest is checked, and a
+// decoding error caused by damaged bytes is reported as ErrCorrupt.
+func inflate(dec, stored io.Reader) *inflater {
+	pr, pw := io.Pipe()
+	in := &inflater{pr: pr, done: make(chan struct{})}
+	go func() {
+		defer close(in.done)
+		_, err := io.CopyBuffer(pw, dec, make([]byte, pipeBuffer))
+		switch {
+		case errors.Is(err, errStopped):
+		case err != nil:
+			if _, cerr := io.Copy(io.Discard, stored); errors.Is(cerr, ErrCorrupt) {
+				err = cerr
+			}
+		default:
+			_, err = io.Copy(io.Discard, stored)
+		}
+		pw.CloseWithError(err) // nil: the reader sees EOF
+	}()
+	return in
+}
+
+func (in *inflater) Read(p []byte) (int, error) { return in.pr.Read(p) }
+
+// stop ends the goroutine, if it still runs, and waits for it.
+func (in *inflater) stop() {
+	in.pr.CloseWithError(errStopped)
+	<-in.done
 }
 
 func entries(ctx context.Context, tr *tar.Reader, fn func(seq int, h *tar.Header, r io.Reader) error) error {
@@ -77,19 +132,6 @@ func entries(ctx context.Context, tr *tar.Reader, fn func(seq int, h *tar.Header
 			return fmt.Errorf("%s: %w", short(h.Name), err)
 		}
 	}
-}
-
-// corrupt explains a layer that could not be read (bad gzip, bad tar): if
-// the rest of its bytes show that they are not the ones the image names,
-// that is the error to report, not what the damage did to a decoder.
-func corrupt(err error, un, stored io.Reader) error {
-	if _, cerr := io.Copy(io.Discard, un); errors.Is(cerr, ErrCorrupt) {
-		return cerr
-	}
-	if _, cerr := io.Copy(io.Discard, stored); errors.Is(cerr, ErrCorrupt) {
-		return cerr
-	}
-	return err
 }
 
 // short cuts a name for a message: a tar name can be long on purpose.
