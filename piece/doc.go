@@ -91,6 +91,22 @@
 // says it is full. A read of bytes already noted costs a lock, a map lookup
 // and a binary search, and allocates nothing.
 //
+// # Replay
+//
+// [Reader.Replay] brings a list of slices (a published prefetch list
+// resolved against the manifest) into the tiers, in the list's order,
+// before the reads that will want them: units (whole pieces, for version 1)
+// that memory or disk holds, or that the list named earlier, cost nothing;
+// each run of missing units of a piece is one ranged request through the
+// network tier, which verifies it and hands it to the disk tier, and the
+// first [ReplayOptions].Memory bytes go into memory too. It never delays a
+// real read by holding anything a read needs: reads take no part of its
+// bound of [DefaultReplayJobs] requests in flight, its requests wait for a
+// [Limiter] before they start (in the list's order, from one goroutine),
+// and a read of a unit being replayed joins that request in the network
+// tier rather than making another. What a request costs a read sharing the
+// link is bounded by that rate and those two requests.
+//
 // # Damage
 //
 // A disk piece that turns out missing, unreadable or damaged is not fatal:
