@@ -25,6 +25,9 @@ type Options struct {
 	// Image, if not nil, is recorded as the manifest's Image: the process
 	// settings of the OCI image a Source was imported from.
 	Image *meta.Image
+	// Prefetch, if not nil, is published with the manifest (Manifest.Prefetch)
+	// once resolved against the tree built: see attachPrefetch.
+	Prefetch *meta.PrefetchList
 }
 
 // Validate reports whether o can be used, so a caller can refuse bad
@@ -73,5 +76,9 @@ func BuildFrom(ctx context.Context, src Source, sink Sink, opts Options) (*meta.
 	if err := src.Entries(ctx, p.add); err != nil {
 		return nil, err
 	}
-	return p.finish()
+	m, err := p.finish()
+	if err != nil || opts.Prefetch == nil {
+		return m, err
+	}
+	return m, attachPrefetch(m, opts.Prefetch, sink, opts)
 }

@@ -38,6 +38,8 @@ type mountConfig struct {
 	debugFUSE          bool
 	debugAddr          string
 	metricsAddr        string
+	record             string // --record: where to write the read record at unmount
+	prefetchRate       int64  // bytes a second of the published prefetch list's replay; 0 turns it off
 }
 
 func setupMount(fs *flag.FlagSet) func([]string) error {
@@ -57,13 +59,19 @@ func setupMount(fs *flag.FlagSet) func([]string) error {
 	fs.BoolVar(&c.debugFUSE, "debug-fuse", false, "log every FUSE request")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "serve Go profiling endpoints (/debug/pprof/) on this address, e.g. 127.0.0.1:6060")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve Prometheus metrics (/metrics) on this address, e.g. 127.0.0.1:9101")
+	fs.StringVar(&c.record, "record", "", "at unmount, write to this file the ranges of files read, in the order first read (a start-up prefetch list for publish --prefetch)")
+	prefetchRate := sizeFlag(defaultPrefetchRate)
+	fs.Var(&prefetchRate, "prefetch-rate", "bytes a second at which a published start-up prefetch list is fetched in the background; 0 turns it off")
 	newLog := logFlags(fs)
 	return func(args []string) error {
 		if err := wantArgs(args, "ORIGIN_URL", "MOUNTPOINT"); err != nil {
 			return err
 		}
 		c.origin, c.mountpoint = args[0], args[1]
-		c.memoryCache, c.diskCache = int64(memoryCache), int64(diskCache)
+		c.memoryCache, c.diskCache, c.prefetchRate = int64(memoryCache), int64(diskCache), int64(prefetchRate)
+		if err := checkRecordPath(c.record); err != nil {
+			return err
+		}
 		if err := c.parseDigest(fs, *digest); err != nil {
 			return err
 		}
@@ -151,8 +159,12 @@ func mount(c mountConfig, log *logrus.Logger) error {
 		mc = cache.New[piece.Key](c.memoryCache)
 		mem, memStats = mc, mc
 	}
+	var rec *piece.Recorder // nil: not recording
+	if c.record != "" {
+		rec = piece.NewRecorder(log.WithField("component", "record"))
+	}
 	r := piece.New(m, piece.Options{
-		Memory: mem, Disk: st, Network: f, Readahead: readahead(c.memoryCache),
+		Memory: mem, Disk: st, Network: f, Readahead: readahead(c.memoryCache), Record: rec,
 		Log: log.WithField("component", "read"),
 	})
 	defer r.Close()
@@ -186,7 +198,15 @@ func mount(c mountConfig, log *logrus.Logger) error {
 	defer stopMetrics()
 	fmt.Printf("mounted %s at %s\n", d, c.mountpoint)
 	log.WithFields(logrus.Fields{"manifest": d, "origin": c.origin, "entries": len(m.Entries)}).Info("mounted")
-	if err := serveUntilUnmounted(srv, c.mountpoint, sigs, f, r, log); err != nil {
+	stopPrefetch := startPrefetch(m, f, r, c.prefetchRate, c.memoryCache/2, log.WithField("component", "prefetch"))
+	defer stopPrefetch()
+	err = serveUntilUnmounted(srv, c.mountpoint, sigs, f, r, log)
+	if rec != nil {
+		if werr := writeRecord(c.record, rec, log); werr != nil {
+			log.WithError(werr).Error("could not write the read record")
+		}
+	}
+	if err != nil {
 		return err
 	}
 	log.Info("unmounted")

@@ -18,6 +18,7 @@ func setupPublish(fs *flag.FlagSet) func([]string) error {
 	pieceSize := sizeFlag(meta.DefaultPieceSize)
 	fs.Var(&pieceSize, "piece-size", "piece size (files at least this large get pieces of their own; smaller ones are packed)")
 	tag := fs.String("tag", "latest", "tag to point at the new manifest")
+	prefetchFile := fs.String("prefetch", "", "publish this start-up prefetch list (written by mount --record) with the manifest; ranges of paths the tree lacks are left out with a warning")
 	newLog := logFlags(fs)
 	return func(args []string) error {
 		if err := wantArgs(args, "SRC_DIR", "OUT_DIR"); err != nil {
@@ -30,11 +31,17 @@ func setupPublish(fs *flag.FlagSet) func([]string) error {
 		if err != nil {
 			return err
 		}
+		opts := pub.Options{PieceSize: int64(pieceSize), Warn: func(p, why string) {
+			log.WithField("path", p).Warn(why)
+		}}
+		if *prefetchFile != "" {
+			if opts.Prefetch, err = readPrefetchFile(*prefetchFile); err != nil {
+				return err
+			}
+		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		d, err := publish(ctx, args[0], args[1], int64(pieceSize), *tag, func(p, why string) {
-			log.WithField("path", p).Warn(why)
-		})
+		d, err := publishWith(ctx, args[0], args[1], *tag, opts)
 		if err != nil {
 			return err
 		}
@@ -47,7 +54,12 @@ func setupPublish(fs *flag.FlagSet) func([]string) error {
 // options, and that out lies outside src, are checked before anything is
 // written.
 func publish(ctx context.Context, src, out string, pieceSize int64, tag string, warn func(p, why string)) (meta.Digest, error) {
-	opts := pub.Options{PieceSize: pieceSize, Warn: warn}
+	return publishWith(ctx, src, out, tag, pub.Options{PieceSize: pieceSize, Warn: warn})
+}
+
+// publishWith is publish with every option of the build.
+func publishWith(ctx context.Context, src, out, tag string, opts pub.Options) (meta.Digest, error) {
+	warn := opts.Warn
 	if err := opts.Validate(); err != nil {
 		return meta.Digest{}, err
 	}
