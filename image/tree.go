@@ -79,7 +79,7 @@ func (t *tree) count(h *tar.Header) error {
 func (t *tree) apply(layer int, hs []hdr) error {
 	for _, h := range hs {
 		if err := t.whiteout(h); err != nil {
-			return fmt.Errorf("%s: %w", h.h.Name, err)
+			return fmt.Errorf("%s: %w", short(h.h.Name), err)
 		}
 	}
 	for _, h := range hs {
@@ -87,7 +87,7 @@ func (t *tree) apply(layer int, hs []hdr) error {
 			continue
 		}
 		if err := t.add(layer, h); err != nil {
-			return fmt.Errorf("%s: %w", h.h.Name, err)
+			return fmt.Errorf("%s: %w", short(h.h.Name), err)
 		}
 	}
 	return nil

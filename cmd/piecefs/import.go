@@ -20,6 +20,8 @@ func setupImport(fs *flag.FlagSet) func([]string) error {
 	tag := fs.String("tag", "latest", "tag to point at the new manifest")
 	platform := fs.String("platform", "", "OS/ARCH[/VARIANT] of the image to take from a multi-platform index (default: this machine's)")
 	maxEntries := fs.Int("max-entries", image.DefaultMaxEntries, "refuse an image whose layers hold more tar entries than this (tar bombs)")
+	prefetchFile := fs.String("prefetch", "", "publish this start-up prefetch list (written by mount --record) with the manifest; ranges of paths the image lacks are left out with a warning")
+	newLog := logFlags(fs)
 	return func(args []string) error {
 		if err := wantArgs(args, "IMAGE", "OUT_DIR"); err != nil {
 			return err
@@ -27,9 +29,19 @@ func setupImport(fs *flag.FlagSet) func([]string) error {
 		if err := meta.ValidTag(*tag); err != nil {
 			return usageError{err.Error()}
 		}
+		log, err := newLog()
+		if err != nil {
+			return err
+		}
+		po := pub.Options{PieceSize: int64(pieceSize), Warn: func(p, why string) { log.WithField("path", p).Warn(why) }}
+		if *prefetchFile != "" {
+			if po.Prefetch, err = readPrefetchFile(*prefetchFile); err != nil {
+				return err
+			}
+		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		d, err := importImage(ctx, args[0], args[1], int64(pieceSize), *tag, image.Options{Platform: *platform, MaxEntries: *maxEntries})
+		d, err := importImage(ctx, args[0], args[1], *tag, po, image.Options{Platform: *platform, MaxEntries: *maxEntries})
 		if err != nil {
 			return err
 		}
@@ -42,16 +54,17 @@ func setupImport(fs *flag.FlagSet) func([]string) error {
 // manifest, as publish does for a directory: pieces first, then the
 // manifest, the tag last, so a failed import leaves no tag and no manifest
 // behind, only whole pieces that the next run re-uses.
-func importImage(ctx context.Context, spec, out string, pieceSize int64, tag string, opts image.Options) (meta.Digest, error) {
+// po is the build's options but for Image, which comes from the image.
+func importImage(ctx context.Context, spec, out, tag string, po pub.Options, opts image.Options) (meta.Digest, error) {
+	if err := po.Validate(); err != nil {
+		return meta.Digest{}, err
+	}
 	im, err := image.Open(spec, opts)
 	if err != nil {
 		return meta.Digest{}, err
 	}
 	defer im.Close()
-	po := pub.Options{PieceSize: pieceSize, Image: im.Config()}
-	if err := po.Validate(); err != nil {
-		return meta.Digest{}, err
-	}
+	po.Image = im.Config()
 	dir, err := origin.OpenDir(out)
 	if err != nil {
 		return meta.Digest{}, err

@@ -17,6 +17,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/piecefs/piecefs/image"
+	"github.com/piecefs/piecefs/meta"
+	pub "github.com/piecefs/piecefs/publish"
 )
 
 // testLayout writes an OCI layout of one image whose layers hold the
@@ -62,7 +64,7 @@ func testLayout(t *testing.T, layers ...map[string]string) string {
 func TestImportNoPartialPublication(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
 	bad := testLayout(t, map[string]string{"big": strings.Repeat("x", 100000)}, map[string]string{".wh.nothere": ""})
-	_, err := importImage(context.Background(), bad, out, 4096, "latest", image.Options{})
+	_, err := importImage(context.Background(), bad, out, "latest", pub.Options{PieceSize: 4096}, image.Options{})
 	if err == nil || !strings.Contains(err.Error(), "whiteout of nothere") {
 		t.Fatalf("import: %v; want a refusal naming the whiteout", err)
 	}
@@ -80,7 +82,7 @@ func TestImportTwice(t *testing.T) {
 	big := strings.Repeat("0123456789abcdef", 1<<12)
 	v1d := testLayout(t, map[string]string{"big": big, "small": "one"})
 	v2d := testLayout(t, map[string]string{"big": big, "small": "one"}, map[string]string{"small": "two"})
-	d1, err := importImage(context.Background(), v1d, out, 4096, "v1", image.Options{})
+	d1, err := importImage(context.Background(), v1d, out, "v1", pub.Options{PieceSize: 4096}, image.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +97,7 @@ func TestImportTwice(t *testing.T) {
 		return n
 	}
 	before := pieces()
-	d2, err := importImage(context.Background(), v2d, out, 4096, "v2", image.Options{})
+	d2, err := importImage(context.Background(), v2d, out, "v2", pub.Options{PieceSize: 4096}, image.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,5 +108,35 @@ func TestImportTwice(t *testing.T) {
 		if b, _ := os.ReadFile(filepath.Join(out, "tags", tag)); strings.TrimSpace(string(b)) != d {
 			t.Errorf("tags/%s = %q, want %s", tag, b, d)
 		}
+	}
+}
+
+// TestImportPrefetch: --prefetch publishes a start-up list with an
+// imported image as with a directory, its ranges of paths the image lacks
+// left out with a warning.
+func TestImportPrefetch(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	d := testLayout(t, map[string]string{"bin/app": "application", "etc/conf": "conf"})
+	l := meta.NewPrefetchList()
+	l.Ranges = []meta.PrefetchRange{{Path: "bin/app", Length: 4}, {Path: "nothere", Length: 1}, {Path: "etc/conf", Offset: 1, Length: 2}}
+	var warned []string
+	po := pub.Options{PieceSize: 4096, Prefetch: l, Warn: func(p, why string) { warned = append(warned, p) }}
+	dg, err := importImage(context.Background(), d, out, "latest", po, image.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "manifests", dg.Hex()+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := meta.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Prefetch == nil || m.Image == nil {
+		t.Fatalf("manifest without a prefetch list (%v) or an image (%v)", m.Prefetch, m.Image)
+	}
+	if len(warned) != 1 || warned[0] != "nothere" {
+		t.Errorf("warned about %q, want nothere", warned)
 	}
 }
