@@ -85,3 +85,38 @@ func checkReference(t *testing.T, want []string) {
 	}
 	t.Logf("umoci unpack: %d entries", len(want))
 }
+
+// TestImportBadImage: a layer blob damaged on disk fails the import with
+// a message naming the layer and the damage, and OUT_DIR gets no tag.
+func TestImportBadImage(t *testing.T) {
+	requireTool(t, "umoci")
+	dir := t.TempDir()
+	oci := filepath.Join(dir, "oci")
+	mustRun(t, dir, "umoci", "init", "--layout", oci)
+	mustRun(t, dir, "umoci", "new", "--image", oci+":t")
+	b := filepath.Join(dir, "b")
+	mustRun(t, dir, "umoci", "unpack", "--image", oci+":t", b)
+	must(t, os.WriteFile(filepath.Join(b, "rootfs", "f"), []byte(strings.Repeat("some content ", 1000)), 0o644))
+	mustRun(t, dir, "umoci", "repack", "--image", oci+":t", b)
+	blobs, err := filepath.Glob(filepath.Join(oci, "blobs", "sha256", "*"))
+	must(t, err)
+	damaged := 0
+	for _, p := range blobs {
+		if data, err := os.ReadFile(p); err == nil && len(data) > 2 && data[0] == 0x1f && data[1] == 0x8b {
+			data[len(data)/2] ^= 0xff
+			must(t, os.WriteFile(p, data, 0o644))
+			damaged++
+		}
+	}
+	if damaged != 1 {
+		t.Fatalf("damaged %d gzip blobs, want the one layer", damaged)
+	}
+	out := filepath.Join(dir, "out")
+	o := mustFail(t, toolTimeout, "corrupt blob", fx.bin, "import", oci+":t", out)
+	if !strings.Contains(string(o.stderr), "layer 0 (sha256:") {
+		t.Errorf("stderr does not name the layer:\n%s", o.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(out, "tags", "latest")); !os.IsNotExist(err) {
+		t.Errorf("tags/latest after a failed import: %v", err)
+	}
+}
