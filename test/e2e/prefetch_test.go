@@ -103,7 +103,7 @@ func TestPrefetchRecordPublishReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	man := pfManifest(t, out, d)
+	man := readPublished(t, out, d)
 	if man.Prefetch == nil {
 		t.Fatal("the manifest names no prefetch list")
 	}
@@ -173,23 +173,6 @@ func readRecord(t *testing.T, path string) *meta.PrefetchList {
 		t.Fatalf("the record: %v\n%s", err, b)
 	}
 	return l
-}
-
-func pfManifest(t *testing.T, out, digest string) *meta.Manifest {
-	t.Helper()
-	d, err := meta.ParseDigest(digest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(out, meta.ManifestPath(d)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := meta.Decode(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
 }
 
 // pfRecordedPieces returns the URL paths of the pieces that hold l's ranges,
