@@ -7,7 +7,7 @@
 // Relative to the output directory, as meta.PiecePath, meta.ManifestPath and
 // meta.TagPath name them:
 //
-//	pieces/ab/<hex>         immutable piece bytes
+//	pieces/ab/<hex>         immutable piece bytes, and a manifest's prefetch list (meta.ObjectRef)
 //	manifests/<hex>.json    immutable manifest bytes
 //	tags/<name>             "sha256:<hex>\n", the only mutable files
 //
