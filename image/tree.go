@@ -219,6 +219,9 @@ func cleanPath(name string) (string, error) {
 		if c == ".." {
 			return "", fmt.Errorf("path %q escapes the root", name)
 		}
+		if len(c) > meta.MaxNameLen {
+			return "", fmt.Errorf("a name in %.64q… is longer than %d bytes", name, meta.MaxNameLen)
+		}
 	}
 	if name == "" {
 		return "", fmt.Errorf("empty name")
