@@ -83,7 +83,10 @@
 // With [Options.Record], every read that reaches the Reader is noted by
 // its [Recorder] as a range of its file (path, offset, length; clamped at
 // the end of the file), in the order first read: bytes noted already are
-// left out, and a range that continues the last one noted extends it. Reads
+// left out. Reads of one file with no other file read between them, a run,
+// are kept in offset order and merged where they touch, since the kernel
+// sends a file's reads several at a time and they arrive out of order: a
+// file read front to back is one range however its reads arrived. Reads
 // the kernel serves from its page cache never reach the Reader, so what is
 // noted is what a start had to fetch or find in the tiers. The record is
 // bounded by [meta.MaxPrefetchRanges] ranges and [meta.MaxPrefetchSize]

@@ -20,7 +20,8 @@ type Recorder struct {
 
 	mu     sync.Mutex                 // guards the fields below
 	files  map[*meta.Entry][]byteSpan // per file: what is recorded, sorted, disjoint
-	ranges []meta.PrefetchRange       // in first-read order
+	ranges []meta.PrefetchRange       // in first-read order, but see addLocked
+	tail   int                        // ranges[tail:] is the last run, of one file (see addLocked)
 	size   int                        // their encoded size, at most (EncodedSize)
 	full   bool                       // a bound was reached: nothing more is recorded
 }
@@ -41,8 +42,7 @@ func NewRecorder(log logrus.FieldLogger) *Recorder {
 }
 
 // note records bytes [off, off+n) of file e, clamped to its size, less
-// what is recorded of it already. A part that continues the last range
-// recorded extends it. A read of recorded bytes takes the lock, a map
+// what is recorded of it already (see addLocked). A read of recorded bytes takes the lock, a map
 // lookup and a binary search, and allocates nothing. A nil Recorder notes
 // nothing.
 func (rc *Recorder) note(e *meta.Entry, off, n int64) {
@@ -78,14 +78,31 @@ func (rc *Recorder) note(e *meta.Entry, off, n int64) {
 	rc.files[e] = slices.Replace(spans, i, j, merged)
 }
 
-// addLocked appends bytes [lo, hi) of e to the ranges, or extends the last
-// range if they continue it, unless a bound is reached.
+// addLocked records bytes [lo, hi) of e, which no range holds yet. The
+// ranges that end the list and name e, its run, are kept in offset order and
+// merged where they touch: the kernel sends a file's reads several at a
+// time and they arrive out of order, and the order within a run is that
+// noise, not the start's. A part of another file starts a new run, unless a
+// bound is reached.
 func (rc *Recorder) addLocked(e *meta.Entry, lo, hi int64) {
-	if k := len(rc.ranges) - 1; k >= 0 {
-		if last := &rc.ranges[k]; last.Path == e.Path && last.Offset+last.Length == lo {
-			last.Length += hi - lo
-			return
-		}
+	if rc.tail < len(rc.ranges) && rc.ranges[rc.tail].Path != e.Path {
+		rc.tail = len(rc.ranges)
+	}
+	run := rc.ranges[rc.tail:]
+	i := sort.Search(len(run), func(k int) bool { return run[k].Offset >= lo })
+	joinsPrev := i > 0 && run[i-1].Offset+run[i-1].Length == lo
+	joinsNext := i < len(run) && run[i].Offset == hi
+	switch {
+	case joinsPrev && joinsNext:
+		run[i-1].Length += hi - lo + run[i].Length
+		rc.ranges = slices.Delete(rc.ranges, rc.tail+i, rc.tail+i+1)
+		return
+	case joinsPrev:
+		run[i-1].Length += hi - lo // the usual case, a file read front to back
+		return
+	case joinsNext:
+		run[i].Offset, run[i].Length = lo, run[i].Length+hi-lo
+		return
 	}
 	r := meta.PrefetchRange{Path: e.Path, Offset: lo, Length: hi - lo}
 	if len(rc.ranges) >= rc.limit || rc.size+r.EncodedSize() > meta.MaxPrefetchSize {
@@ -94,7 +111,7 @@ func (rc *Recorder) addLocked(e *meta.Entry, lo, hi int64) {
 		return
 	}
 	rc.size += r.EncodedSize()
-	rc.ranges = append(rc.ranges, r)
+	rc.ranges = slices.Insert(rc.ranges, rc.tail+i, r)
 }
 
 // List returns a copy of what is recorded so far, and whether a bound

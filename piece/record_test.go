@@ -47,6 +47,35 @@ func TestRecorderOrderDedupCoalesce(t *testing.T) {
 	}
 }
 
+// TestRecorderRunInOffsetOrder: reads of one file that arrive out of
+// order, with no other file read between them, are kept in offset order and
+// merged; a file read again after another starts a run of its own.
+func TestRecorderRunInOffsetOrder(t *testing.T) {
+	a := &meta.Entry{Path: "a", Kind: meta.KindFile, Size: 1000}
+	b := &meta.Entry{Path: "b", Kind: meta.KindFile, Size: 1000}
+	rc := NewRecorder(nil)
+	for _, r := range []struct {
+		e      *meta.Entry
+		off, n int64
+	}{
+		{a, 0, 10}, {a, 20, 10}, {a, 10, 10}, // joins both: a[0, 30)
+		{a, 60, 10}, {a, 40, 10}, // two ranges, in offset order
+		{a, 50, 5},               // joins a[40, 50)
+		{b, 0, 10},               // another file: a new run
+		{a, 30, 10},              // a again: its own run, after b's
+		{b, 20, 10}, {b, 10, 10}, // a new run of b: b[10, 30)
+	} {
+		rc.note(r.e, r.off, r.n)
+	}
+	want := []meta.PrefetchRange{
+		{Path: "a", Offset: 0, Length: 30}, {Path: "a", Offset: 40, Length: 15}, {Path: "a", Offset: 60, Length: 10},
+		{Path: "b", Offset: 0, Length: 10}, {Path: "a", Offset: 30, Length: 10}, {Path: "b", Offset: 10, Length: 20},
+	}
+	if got := recorded(t, rc); !reflect.DeepEqual(got, want) {
+		t.Errorf("recorded\n%v, want\n%v", got, want)
+	}
+}
+
 func TestRecorderBound(t *testing.T) {
 	e := &meta.Entry{Path: "f", Kind: meta.KindFile, Size: 1 << 20}
 	rc := NewRecorder(nil)
@@ -90,7 +119,8 @@ func TestReaderRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	want := []meta.PrefetchRange{{Path: "f", Offset: 8192, Length: 4096}, {Path: "f", Offset: 0, Length: 8192}, {Path: "f", Offset: 18000, Length: 2000}}
+	// One file: one run, in offset order, clamped at the end.
+	want := []meta.PrefetchRange{{Path: "f", Offset: 0, Length: 12288}, {Path: "f", Offset: 18000, Length: 2000}}
 	if got := recorded(t, rc); !reflect.DeepEqual(got, want) {
 		t.Errorf("recorded %v, want %v", got, want)
 	}
