@@ -67,7 +67,10 @@
 // Nothing is extracted to disk and no root is needed. The first pass reads
 // only the layers' headers (one layer's at a time, contents skipped) and
 // computes the final tree in memory: a node per surviving name, bounded as
-// above. The second pass reads again, in order, each layer that holds a
+// above, about 210 bytes a name (a layer of a million empty files: 211 MB
+// of tree, 0.7 GB peak RSS with the manifest being built beside it); a
+// layer's entries are kept, reduced to what the tree needs, only until
+// the layer is applied. The second pass reads again, in order, each layer that holds a
 // surviving file's bytes and streams those bytes into the packer as the
 // tar yields them; a layer holding none is not read again. So the
 // manifest lists the root, then every directory, symlink, device and fifo

@@ -44,11 +44,11 @@ func FuzzFlatten(f *testing.F) {
 			if err := tr.count(h); err != nil {
 				return
 			}
-			p, err := cleanPath(h.Name)
+			x, err := newHdr(seq, h)
 			if err != nil {
 				return
 			}
-			hs = append(hs, hdr{seq: seq, path: p, h: h})
+			hs = append(hs, x)
 			seq++
 		}
 		if !flush() {

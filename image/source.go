@@ -54,8 +54,8 @@ func (im *Image) flatten(ctx context.Context) (*tree, error) {
 			if err := t.count(h); err != nil {
 				return err
 			}
-			p, err := cleanPath(h.Name)
-			hs = append(hs, hdr{seq: seq, path: p, h: h})
+			x, err := newHdr(seq, h)
+			hs = append(hs, x)
 			return err
 		})
 		if err != nil {

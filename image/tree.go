@@ -46,11 +46,31 @@ func newTree(maxEntries int) *tree {
 	return &tree{root: root, maxEntries: maxEntries}
 }
 
-// hdr is one tar entry of a layer, as the first pass keeps it.
+// hdr is one tar entry of a layer, as the first pass keeps it until the
+// layer is applied: what the tree needs of the tar header, not the header
+// (a third of the size), since a layer may hold millions.
 type hdr struct {
 	seq  int
-	path string // cleaned, relative to the root
-	h    *tar.Header
+	path string     // cleaned, relative to the root
+	typ  byte       // the tar type flag
+	link string     // a hardlink's target, as the tar names it
+	e    meta.Entry // the entry, for anything but a hardlink or a whiteout
+}
+
+// newHdr checks a tar header's name and keeps what the tree needs of it.
+func newHdr(seq int, h *tar.Header) (hdr, error) {
+	p, err := cleanPath(h.Name)
+	if err != nil {
+		return hdr{}, err
+	}
+	x := hdr{seq: seq, path: p, typ: h.Typeflag}
+	switch {
+	case h.Typeflag == tar.TypeLink:
+		x.link = h.Linkname
+	case !isWhiteout(p):
+		x.e, err = entryOf(h)
+	}
+	return x, err
 }
 
 // count charges one tar entry against the bounds.
@@ -79,7 +99,7 @@ func (t *tree) count(h *tar.Header) error {
 func (t *tree) apply(layer int, hs []hdr) error {
 	for _, h := range hs {
 		if err := t.whiteout(h); err != nil {
-			return fmt.Errorf("%s: %w", short(h.h.Name), err)
+			return fmt.Errorf("%s: %w", short(h.path), err)
 		}
 	}
 	for _, h := range hs {
@@ -87,7 +107,7 @@ func (t *tree) apply(layer int, hs []hdr) error {
 			continue
 		}
 		if err := t.add(layer, h); err != nil {
-			return fmt.Errorf("%s: %w", short(h.h.Name), err)
+			return fmt.Errorf("%s: %w", short(h.path), err)
 		}
 	}
 	return nil
@@ -160,25 +180,21 @@ func (t *tree) parent(p string) (*node, error) {
 // add applies one entry that is not a whiteout.
 func (t *tree) add(layer int, h hdr) error {
 	if h.path == "." {
-		if h.h.Typeflag != tar.TypeDir {
+		if h.typ != tar.TypeDir {
 			return fmt.Errorf("the root is not a directory")
 		}
-		e, err := entryOf(h.h)
-		t.root.ino.e = e
-		return err
+		t.root.ino.e = h.e
+		return nil
 	}
 	d, err := t.parent(h.path)
 	if err != nil {
 		return err
 	}
 	name := path.Base(h.path)
-	if h.h.Typeflag == tar.TypeLink {
+	if h.typ == tar.TypeLink {
 		return t.link(d, name, h)
 	}
-	e, err := entryOf(h.h)
-	if err != nil {
-		return err
-	}
+	e := h.e
 	old := d.children[name]
 	if e.Kind == meta.KindDir && old != nil && old.children != nil {
 		old.ino.e = e // a directory again: new attributes, its entries kept
@@ -194,7 +210,7 @@ func (t *tree) add(layer int, h hdr) error {
 
 // link adds a hardlink: a second name of the inode its target names now.
 func (t *tree) link(d *node, name string, h hdr) error {
-	target, err := cleanPath(h.h.Linkname)
+	target, err := cleanPath(h.link)
 	if err != nil {
 		return fmt.Errorf("hardlink target: %w", err)
 	}
