@@ -134,3 +134,37 @@ func TestManifestPrefetchRef(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDecodePrefetch checks that DecodePrefetch never panics, that what it
+// accepts encodes to a list it decodes the same, and that resolving it
+// against a tree yields only ranges inside that tree's files.
+func FuzzDecodePrefetch(f *testing.F) {
+	f.Add([]byte(`{"format":"piecefs-prefetch","version":1,"ranges":[{"path":"a/f","offset":3,"length":100},{"path":"hl","offset":0,"length":1}]}`))
+	f.Add([]byte(`{"format":"piecefs-prefetch","version":1,"ranges":null}`))
+	f.Add([]byte(`{"format":"piecefs-prefetch","version":1,"ranges":[{"path":"a/../b","offset":-1,"length":0}]}`))
+	m := sample()
+	if err := m.Validate(); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		l, err := DecodePrefetch(b)
+		if err != nil {
+			return
+		}
+		enc, err := l.Encode()
+		if err != nil {
+			t.Fatalf("Encode of a decoded list: %v", err)
+		}
+		again, err := DecodePrefetch(enc)
+		if err != nil || !reflect.DeepEqual(again.Ranges, l.Ranges) && len(l.Ranges) > 0 {
+			t.Fatalf("re-decode: %v; %v, want %v", err, again, l)
+		}
+		for _, r := range m.ResolvePrefetch(l, nil) {
+			i, ok := m.Lookup(r.Path)
+			if !ok || r.Offset < 0 || r.Length <= 0 || r.Offset+r.Length > m.Entries[i].Size {
+				t.Fatalf("resolved %+v outside the tree", r)
+			}
+		}
+		_ = m.AppendPrefetchSlices(nil, l)
+	})
+}
