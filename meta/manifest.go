@@ -34,9 +34,9 @@ type Manifest struct {
 	// the entries inside it.
 	Entries []Entry `json:"entries"`
 	// Image is the process settings of the OCI image the tree was imported
-	// from (`piecefs import`); nil for a publication of a directory. It is
-	// the last field so that manifests without it encode, and hash, as
-	// before it existed.
+	// from (`piecefs import`); nil for a publication of a directory. It
+	// comes after every field that existed before it, and is omitted when
+	// nil, so that manifests without it encode, and hash, as before.
 	Image *Image `json:"image,omitempty"`
 	// Prefetch names the list of file ranges a mount fetches first, in the
 	// background (see PrefetchList), stored in the layout as a piece; nil
