@@ -101,8 +101,8 @@ func writeTar(t *testing.T, p string, files map[string]string) {
 
 // treeLines describes every entry under root, one line each, sorted: path,
 // type, mode, owner, size (not a directory's), link count, device
-// numbers, symlink target, content's sha256 and xattrs (piecefs's own
-// user.piecefs.* left out).
+// numbers, mtime to the nanosecond, symlink target, content's sha256 and
+// xattrs (piecefs's own user.piecefs.* left out).
 func treeLines(t *testing.T, root string) []string {
 	t.Helper()
 	var out []string
@@ -129,8 +129,8 @@ func entryLine(p string) (string, error) {
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		size = "-"
 	}
-	line := fmt.Sprintf("mode=%o uid=%d gid=%d size=%s nlink=%d rdev=%d:%d", st.Mode, st.Uid, st.Gid, size, st.Nlink,
-		unix.Major(st.Rdev), unix.Minor(st.Rdev))
+	line := fmt.Sprintf("mode=%o uid=%d gid=%d size=%s nlink=%d rdev=%d:%d mtime=%d", st.Mode, st.Uid, st.Gid, size, st.Nlink,
+		unix.Major(st.Rdev), unix.Minor(st.Rdev), st.Mtim.Nano())
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFLNK:
 		target, err := os.Readlink(p)

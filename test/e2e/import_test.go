@@ -12,7 +12,7 @@ import (
 // with skopeo to a docker save archive and an OCI archive, imports all
 // three forms, and compares each mount with umoci's own unpacking of the
 // image: names, types, modes, owners, sizes, contents, xattrs, link
-// counts.
+// counts, and mtimes to the nanosecond.
 func TestImportImage(t *testing.T) {
 	for _, tool := range []string{"umoci", "skopeo", "setcap"} {
 		requireTool(t, tool)
