@@ -42,9 +42,9 @@ func NewRecorder(log logrus.FieldLogger) *Recorder {
 }
 
 // note records bytes [off, off+n) of file e, clamped to its size, less
-// what is recorded of it already (see addLocked). A read of recorded bytes takes the lock, a map
-// lookup and a binary search, and allocates nothing. A nil Recorder notes
-// nothing.
+// what is recorded of it already (see addLocked). A read of recorded bytes
+// takes the lock, a map lookup and a binary search, and allocates nothing.
+// A nil Recorder notes nothing.
 func (rc *Recorder) note(e *meta.Entry, off, n int64) {
 	if rc == nil || off < 0 || n <= 0 || off >= e.Size {
 		return
