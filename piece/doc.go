@@ -102,13 +102,14 @@
 // that memory or disk holds, or that the list named earlier, cost nothing;
 // each run of missing units of a piece is one ranged request through the
 // network tier, which verifies it and hands it to the disk tier, and the
-// first [ReplayOptions].Memory bytes go into memory too. It never delays a
-// real read by holding anything a read needs: reads take no part of its
-// bound of [DefaultReplayJobs] requests in flight, its requests wait for a
-// [Limiter] before they start (in the list's order, from one goroutine),
-// and a read of a unit being replayed joins that request in the network
-// tier rather than making another. What a request costs a read sharing the
-// link is bounded by that rate and those two requests.
+// first [ReplayOptions].Memory bytes go into memory too. It holds nothing
+// a read needs: reads take no part of its bound of [DefaultReplayJobs]
+// requests in flight; its requests wait for a [Limiter] before they start
+// (in the list's order, from one goroutine); a read of a unit being
+// replayed joins that request in the network tier rather than making
+// another; and a run that a read brought in while the replay waited is not
+// fetched again. What it costs a read sharing the link is bounded by that
+// rate and those two requests.
 //
 // # Damage
 //

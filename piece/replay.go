@@ -132,15 +132,19 @@ func (rp *replay) whole(ctx context.Context, p meta.Piece) {
 		return
 	}
 	rp.seen[key] = true
-	held := r.disk.Has(p.Digest)
-	if !held && r.mem != nil {
-		_, held = r.mem.Get(key)
+	held := func() bool {
+		if r.mem != nil {
+			if _, ok := r.mem.Get(key); ok {
+				return true
+			}
+		}
+		return r.disk.Has(p.Digest)
 	}
-	if held {
+	if held() {
 		rp.count(0, p.Size, false)
 		return
 	}
-	rp.start(ctx, p.Size, func() error {
+	rp.start(ctx, p.Size, held, func() error {
 		b, err := r.net.Piece(ctx, p)
 		if err == nil && int64(len(b)) != p.Size {
 			err = fmt.Errorf("replay piece %s: the network tier returned %d bytes, the manifest says %d: %w", p.Digest, len(b), p.Size, ErrPieceSize)
@@ -158,7 +162,15 @@ func (rp *replay) dispatch(ctx context.Context, p meta.Piece, first, last int) {
 	off, _ := r.unitBytes(p, first)
 	lastOff, lastLen := r.unitBytes(p, last)
 	n := lastOff + lastLen - off
-	rp.start(ctx, n, func() error {
+	held := func() bool {
+		for k := first; k <= last; k++ {
+			if !r.unitHeld(p, k) {
+				return false
+			}
+		}
+		return true
+	}
+	rp.start(ctx, n, held, func() error {
 		b, err := r.net.Range(ctx, p, r.m.BlockSize, off, n)
 		if err == nil && int64(len(b)) != n {
 			err = fmt.Errorf("replay piece %s: the network tier returned %d bytes of [%d, +%d): %w", p.Digest, len(b), off, n, ErrPieceSize)
@@ -175,8 +187,9 @@ func (rp *replay) dispatch(ctx context.Context, p meta.Piece, first, last int) {
 
 // start waits for the limiter to let n bytes through and for a free slot,
 // in the caller's goroutine so that requests start in the list's order,
-// then runs fetch on a goroutine of its own.
-func (rp *replay) start(ctx context.Context, n int64, fetch func() error) {
+// then runs fetch on a goroutine of its own, unless the bytes are held by
+// then: a read that wanted them while the replay waited has fetched them.
+func (rp *replay) start(ctx context.Context, n int64, held func() bool, fetch func() error) {
 	if l := rp.o.Limit; l != nil {
 		for left := n; left > 0; {
 			step := min(left, int64(max(l.Burst(), 1)))
@@ -189,6 +202,11 @@ func (rp *replay) start(ctx context.Context, n int64, fetch func() error) {
 	select {
 	case rp.slots <- struct{}{}:
 	case <-ctx.Done():
+		return
+	}
+	if held() {
+		<-rp.slots
+		rp.count(0, n, false)
 		return
 	}
 	rp.wg.Add(1)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/piecefs/piecefs/meta"
 )
@@ -132,5 +133,63 @@ func TestReplayFailureCounted(t *testing.T) {
 	res := r.Replay(context.Background(), m.AppendSlices(nil, &m.Entries[1], 0, 200000), ReplayOptions{})
 	if res.Failed != 1 || res.Fetches != 0 {
 		t.Errorf("result %+v; want one failure", res)
+	}
+}
+
+// blockingNet holds every ranged fetch of one piece until released.
+type blockingNet struct {
+	mapNet
+	hold    meta.Digest
+	release chan struct{}
+	held    chan struct{} // one send per fetch held
+}
+
+func (n *blockingNet) Range(ctx context.Context, p meta.Piece, blockSize, off, size int64) ([]byte, error) {
+	if p.Digest == n.hold {
+		n.held <- struct{}{}
+		select {
+		case <-n.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return n.mapNet.Range(ctx, p, blockSize, off, size)
+}
+
+// TestReplayDoesNotHoldReads: with every replay fetch in flight stuck at the
+// origin, a read of another piece is served at once: reads take no part of
+// the replay's bound.
+func TestReplayDoesNotHoldReads(t *testing.T) {
+	m, content, pieces := fixtureV2(t, 3*200000)
+	net := &blockingNet{mapNet: mapNet{m: pieces}, hold: m.Pieces[0].Digest, release: make(chan struct{}), held: make(chan struct{}, 8)}
+	r := New(m, Options{Memory: newMem(nil), Disk: &mapDisk{}, Network: net})
+	defer r.Close()
+	// Units 0 and 2 of piece 0: two runs, two fetches, both held.
+	slices := m.AppendSlices(nil, &m.Entries[1], 0, 10)
+	slices = m.AppendSlices(slices, &m.Entries[1], 2<<16, 10)
+	slices = m.AppendSlices(slices, &m.Entries[1], 400000, 10)
+	done := make(chan ReplayResult)
+	go func() { done <- r.Replay(context.Background(), slices, ReplayOptions{Jobs: 2}) }()
+	<-net.held
+	<-net.held
+	b := make([]byte, 100)
+	readDone := make(chan error)
+	go func() {
+		_, err := r.ReadAt(context.Background(), &m.Entries[1], b, 450000)
+		readDone <- err
+	}()
+	select {
+	case err := <-readDone:
+		if err != nil || string(b) != string(content[450000:450100]) {
+			t.Fatalf("read: %v, or other bytes", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a read waited for the replay's fetches")
+	}
+	// The replay's fetch of the unit that read fetched, waiting for a
+	// slot meanwhile, is not made.
+	close(net.release)
+	if res := <-done; res.Fetches != 2 || res.HeldBytes != 1<<16 {
+		t.Errorf("result %+v, want 2 fetches and the read's unit held", res)
 	}
 }
