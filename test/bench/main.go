@@ -25,12 +25,18 @@ type config struct {
 	// requireTools turns a missing nginx, fio, rclone or httpfs2, and a
 	// failed peer, into a failure of the run instead of a note (CI).
 	requireTools bool
+	// containers runs the container start-up mode instead of the default
+	// run (containers*.go); rootfsDir caches its root file system.
+	containers bool
+	rootfsDir  string
 }
 
 // Defaults by mode; a flag left at its zero value takes these.
 var (
 	fullDefaults  = config{runs: 3, bigSize: 2 << 30, files: 20000, fioRuntime: 5 * time.Second}
 	shortDefaults = config{runs: 1, bigSize: 64 << 20, files: 500, fioRuntime: time.Second}
+	// ctrRuns is -containers' default number of runs: a start takes seconds.
+	ctrRuns = 5
 )
 
 func main() {
@@ -45,7 +51,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
 	}
-	if err := run(context.Background(), cfg, os.Stdout, os.Stderr); err != nil {
+	if err := runMode(context.Background(), cfg, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		if errors.Is(err, errInterrupted) {
 			os.Exit(130)
@@ -69,6 +75,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.ttfbGiB, "ttfb-gib", 20, "also measure time to first byte of a procedural file of this many GiB; 0 skips it")
 	fs.DurationVar(&c.fioRuntime, "fio-runtime", 0, "duration of each random-read run (default 5s, -short 1s)")
 	fs.Var(&memCache, "memory-cache", "--memory-cache of every piecefs mount")
+	fs.BoolVar(&c.containers, "containers", false, "measure container start-up instead (issue 10): a debootstrap rootfs imported as an image, started with runc on the local disk and on piecefs cold, cold with a prefetch list, and warm (default 5 runs)")
+	fs.StringVar(&c.rootfsDir, "rootfs-dir", "/var/tmp/piecefs-bench-rootfs", "-containers: where the debootstrap rootfs and its OCI image are cached between runs")
 	fs.BoolVar(&c.requireTools, "require-tools", false, "fail, instead of noting a fallback, when nginx, fio, rclone or httpfs2 is missing or rclone or httpfs2 fails (go test sets it with CI=true)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -86,6 +94,8 @@ func (c config) withDefaults() (config, error) {
 	d := fullDefaults
 	if c.short {
 		d = shortDefaults
+	} else if c.containers {
+		d.runs = ctrRuns
 	}
 	c.runs = cmp0(c.runs, d.runs)
 	c.bigSize = cmp0(c.bigSize, d.bigSize)

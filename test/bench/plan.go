@@ -3,7 +3,17 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 )
+
+// runMode runs the mode the flags chose: the container start-up
+// benchmark with -containers, else the default run.
+func runMode(ctx context.Context, cfg config, stdout, logw io.Writer) error {
+	if cfg.containers {
+		return runContainers(ctx, cfg, stdout, logw)
+	}
+	return run(ctx, cfg, stdout, logw)
+}
 
 // measure runs the whole plan: the FUSE ceiling, the local and origin
 // baselines, piecefs cold then warm, the bytes piecefs fetches, rclone cold

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCtrTable checks the container mode's rows without running anything:
+// the baselines finish fills in, the targets, and the notes.
+func TestCtrTable(t *testing.T) {
+	tb := newCtrTable()
+	for _, s := range []float64{0.20, 0.22, 0.21} {
+		tb.local = append(tb.local, startTimes{output: time.Duration(s * float64(time.Second))})
+	}
+	tb.cold.start.samples[colPiecefs] = []float64{0.9, 0.8, 1.0}
+	tb.prefetch.start.samples[colPiecefs] = []float64{0.30, 0.31, 0.40} // 1.48× local
+	tb.warm.start.samples[colPiecefs] = []float64{0.26, 0.25, 0.30}     // 1.24× local
+	tb.cold.bytes.samples[colPiecefs] = []float64{25, 25, 26}           // 2.5× what the start read
+	tb.prefetch.bytes.samples[colPiecefs] = []float64{19, 20, 21}       // 2×
+	tb.warm.bytes.samples[colPiecefs] = []float64{0, 0, 0}
+	tb.cold.times = []startTimes{{ready: 150 * time.Millisecond, bundled: 180 * time.Millisecond, output: 900 * time.Millisecond, runc: 700 * time.Millisecond}}
+	tb.cold.ready, tb.cold.out = []float64{1.25}, []float64{24}
+	tb.finish(ctrInfo{imageBytes: 200 << 20, manifest: 1 << 20, readBytes: 10 << 20})
+
+	wantMet := map[*row]string{
+		tb.cold.start: "", tb.prefetch.start: "yes", tb.warm.start: "NO",
+		tb.cold.bytes: "NO", tb.prefetch.bytes: "yes", tb.warm.bytes: "",
+	}
+	for r, want := range wantMet {
+		if got := r.met(); got != want {
+			t.Errorf("%s: met %q, want %q (ratio %.2f)", r.name, got, want, r.ratio())
+		}
+	}
+	if got := tb.cold.start.median(colBase); got != 0.21 {
+		t.Errorf("local baseline %v, want the median 0.21", got)
+	}
+	if got := tb.cold.bytes.ratio(); got != 2.5 {
+		t.Errorf("cold bytes ratio %v, want 2.5", got)
+	}
+	if got := len(tb.rows()); got != 6 {
+		t.Errorf("%d rows, want 6", got)
+	}
+	for _, want := range []string{"ready line 0.150 s", "bundle written 0.180 s", "output 0.900 s", "runc to output 0.700 s"} {
+		if !strings.Contains(tb.cold.start.note, want) {
+			t.Errorf("cold start note %q lacks %q", tb.cold.start.note, want)
+		}
+	}
+	for _, want := range []string{"12% of the image's 200.0 MiB", "1.25 MiB by the ready line", "24.0 MiB by the output"} {
+		if !strings.Contains(tb.cold.bytes.note, want) {
+			t.Errorf("cold bytes note %q lacks %q", tb.cold.bytes.note, want)
+		}
+	}
+	if tb.warm.start.note != "" {
+		t.Errorf("warm start note %q without timed runs, want none", tb.warm.start.note)
+	}
+}
+
+// TestCtrTableUnmeasured: without local runs or a record the targets are
+// unknown, not met or missed.
+func TestCtrTableUnmeasured(t *testing.T) {
+	tb := newCtrTable()
+	tb.prefetch.start.samples[colPiecefs] = []float64{0.3}
+	tb.prefetch.bytes.samples[colPiecefs] = []float64{3}
+	tb.finish(ctrInfo{})
+	for _, r := range []*row{tb.prefetch.start, tb.prefetch.bytes} {
+		if got := r.met(); got != "?" {
+			t.Errorf("%s: met %q, want ?", r.name, got)
+		}
+	}
+	var b strings.Builder
+	printCtrTable(&b, tb.rows())
+	for _, l := range strings.Split(b.String(), "\n") {
+		if rest, ok := strings.CutPrefix(l, "origin bytes, piecefs cold, prefetch list (MiB)"); ok && strings.Fields(rest)[0] != "3.0" {
+			t.Errorf("a tenth of a MiB: %q", l)
+		}
+	}
+}
+
+// TestWithRoot: the local runs take piecefs bundle's spec with another
+// root and nothing else changed.
+func TestWithRoot(t *testing.T) {
+	spec := []byte(`{"ociVersion":"1.0.2","root":{"path":"/mnt/x","readonly":true},"process":{"args":["/usr/bin/python3"]}}`)
+	b, err := withRoot(spec, "/var/tmp/rootfs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Root struct {
+			Path     string
+			Readonly bool
+		}
+		Process struct{ Args []string }
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Root.Path != "/var/tmp/rootfs" || !got.Root.Readonly || len(got.Process.Args) != 1 {
+		t.Errorf("withRoot: %s", b)
+	}
+	for _, bad := range [][]byte{nil, []byte(`{}`), []byte(`[`)} {
+		if _, err := withRoot(bad, "/r"); err == nil {
+			t.Errorf("withRoot(%q) succeeded", bad)
+		}
+	}
+}
+
+// TestContainersFlags: -containers picks its own default of runs and
+// leaves the default run as it was.
+func TestContainersFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args       []string
+		containers bool
+		runs       int
+	}{
+		{nil, false, 3},
+		{[]string{"-short"}, false, 1},
+		{[]string{"-containers"}, true, ctrRuns},
+		{[]string{"-containers", "-runs", "2"}, true, 2},
+	} {
+		cfg, err := parseFlags(tc.args, io.Discard)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.args, err)
+		}
+		if cfg.containers != tc.containers || cfg.runs != tc.runs || cfg.rootfsDir != "/var/tmp/piecefs-bench-rootfs" {
+			t.Errorf("%q: containers %v, runs %d, rootfs-dir %q", tc.args, cfg.containers, cfg.runs, cfg.rootfsDir)
+		}
+	}
+}
