@@ -54,7 +54,8 @@
 // Each with an error naming the layer and the entry: a path that is
 // absolute or has a ".." component (a hardlink target too); an entry
 // whose parent is not a directory (a symlink is never followed); a
-// whiteout of a name no lower layer has; a hardlink to a name that does
+// whiteout of a name no lower layer has (one under a name the same layer
+// whites out is redundant, and passes); a hardlink to a name that does
 // not exist (yet) or to a directory; a root that is not a directory; tar
 // entry types other than files, directories, links, devices and fifos; a
 // layer of an unknown media type; names or link targets over 4096 bytes;

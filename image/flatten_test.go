@@ -100,6 +100,8 @@ func TestReplace(t *testing.T) {
 	img := imageOf(t,
 		layerOf(t, dir("a"), file("a/x", "x"), file("b", "b")),
 		layerOf(t, file("a", "file now"), dir("b"), file("b/y", "y"), dir("c/d")),
+		layerOf(t, dir("e"), dir("e/f"), file("e/f/g", "g")),
+		layerOf(t, whiteout(".", "e"), whiteout("e/f", "g"), whiteout("e", "f")), // redundant, in any order
 	)
 	m, s, err := build(t, writeLayout(t, map[string]v1.Image{"x": img}), Options{})
 	if err != nil {
@@ -113,6 +115,9 @@ func TestReplace(t *testing.T) {
 	}
 	if got := content(t, m, s, "b/y"); got != "y" {
 		t.Errorf("b/y: %q", got)
+	}
+	if _, ok := m.Lookup("e"); ok {
+		t.Error("e survives its whiteout")
 	}
 	if i, ok := m.Lookup("c"); !ok || m.Entries[i].Kind != meta.KindDir || m.Entries[i].Mode != 0o755 {
 		t.Error("c, the implicit parent of c/d, is not a directory 0755")

@@ -97,8 +97,9 @@ func (t *tree) count(h *tar.Header) error {
 // its own layer), then its entries in order, a later one of a name
 // replacing an earlier.
 func (t *tree) apply(layer int, hs []hdr) error {
+	gone := map[string]bool{} // what this layer's whiteouts removed
 	for _, h := range hs {
-		if err := t.whiteout(h); err != nil {
+		if err := t.whiteout(h, gone); err != nil {
 			return fmt.Errorf("%s: %w", short(h.path), err)
 		}
 	}
@@ -115,7 +116,10 @@ func (t *tree) apply(layer int, hs []hdr) error {
 
 func isWhiteout(p string) bool { return strings.HasPrefix(path.Base(p), whiteoutPrefix) }
 
-func (t *tree) whiteout(h hdr) error {
+// whiteout applies h if it is a whiteout. A whiteout of a name under one
+// this layer's whiteouts removed already is redundant, not an error, so
+// that their order in the layer does not matter.
+func (t *tree) whiteout(h hdr, gone map[string]bool) error {
 	dir, base := path.Split(h.path)
 	switch {
 	case !strings.HasPrefix(base, whiteoutPrefix):
@@ -129,12 +133,22 @@ func (t *tree) whiteout(h hdr) error {
 		return nil // other AUFS metadata: never shipped, means nothing here
 	}
 	name := strings.TrimPrefix(base, whiteoutPrefix)
+	target := path.Join(dir, name)
 	d := t.lookup(path.Clean(dir))
-	if name == "." || name == ".." || d == nil || d.children == nil || d.children[name] == nil {
-		return fmt.Errorf("whiteout of %s, which no lower layer has", path.Join(dir, name))
+	switch {
+	case name == "." || name == "..":
+		return fmt.Errorf("whiteout of %q", name)
+	case d != nil && d.children != nil && d.children[name] != nil:
+		delete(d.children, name)
+		gone[target] = true
+		return nil
 	}
-	delete(d.children, name)
-	return nil
+	for p := dir; p != "" && p != "."; p = path.Dir(p) {
+		if p = path.Clean(p); gone[p] {
+			return nil
+		}
+	}
+	return fmt.Errorf("whiteout of %s, which no lower layer has", target)
 }
 
 // lookup returns the node at p, or nil.
