@@ -104,7 +104,8 @@ func TestPrefetchRecordPublishReplay(t *testing.T) {
 	o := newLoggingOrigin(t, out)
 	// 4 MiB a second: half a MiB at a time, so that requests start a
 	// quarter of a second apart and arrive in the order they were sent.
-	m = startMount(t, o.srv.URL, t.TempDir(), "--tag", "pf", "--prefetch-rate", "4MiB")
+	cache := t.TempDir()
+	m = startMount(t, o.srv.URL, cache, "--tag", "pf", "--prefetch-rate", "4MiB")
 	waitStderr(t, m, "prefetch done", 30*time.Second)
 	list := "/" + meta.PiecePath(man.Prefetch.Digest)
 	got := slices.DeleteFunc(o.Gets(), func(p string) bool { return p == list })
@@ -117,6 +118,16 @@ func TestPrefetchRecordPublishReplay(t *testing.T) {
 		if slices.Contains(pieces, p) {
 			t.Errorf("reading the prefetched files fetched %s again", p)
 		}
+	}
+	m.Stop(t)
+
+	// A remount with the origin gone finds the list and its ranges in the
+	// cache: the replay fetches nothing.
+	o.srv.Close()
+	m = startMount(t, o.srv.URL, cache, "--digest", d)
+	waitStderr(t, m, "prefetch done", 30*time.Second)
+	if !bytes.Contains(m.Stderr(), []byte("fetches=0 ")) {
+		t.Errorf("the replay of a remount fetched something:\n%s", m.stderrTail())
 	}
 	m.Stop(t)
 
