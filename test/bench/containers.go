@@ -45,15 +45,15 @@ type ctrBench struct {
 // ctrInfo is what the run learns about the image and the start, for the
 // notes.
 type ctrInfo struct {
-	imageBytes  int64 // the manifest's pieces
-	pieces      int
-	entries     int
-	manifest    int64 // the manifest's encoded size
-	readBytes   int64 // the recorded ranges' lengths: what the start reads
-	readRanges  int
-	readFiles   int
-	outputLine  string
-	prefetchLog []string // the mounts' "prefetch done" lines
+	imageBytes int64 // the manifest's pieces
+	pieces     int
+	entries    int
+	manifest   int64 // the manifest's encoded size
+	readBytes  int64 // the recorded ranges' lengths: what the start reads
+	readRanges int
+	readFiles  int
+	outputLine string
+	prefetch   []prefetchRun // what the timed mounts' logs said of their prefetch
 }
 
 // runContainers runs the container mode and prints its table.

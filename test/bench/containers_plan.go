@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/piecefs/piecefs/meta"
@@ -144,8 +145,40 @@ func (c *ctrBench) countedStart(ctx context.Context, s *ctrMount, v *ctrRows, co
 // its log), for the notes.
 func (c *ctrBench) notePrefetch(m *mount) {
 	for _, l := range strings.Split(string(m.Stderr()), "\n") {
-		if strings.Contains(l, "prefetch done") || strings.Contains(l, "prefetch stopped") {
-			c.info.prefetchLog = append(c.info.prefetchLog, l)
+		if p, ok := parsePrefetchLine(l); ok {
+			c.info.prefetch = append(c.info.prefetch, p)
 		}
 	}
+}
+
+// prefetchRun is what a mount's log says of its prefetch.
+type prefetchRun struct {
+	done    bool // "prefetch done", else "prefetch stopped"
+	seconds float64
+	fetched int64 // bytes
+	fetches int
+}
+
+// parsePrefetchLine reads the summary line a mount logs at the end of its
+// prefetch (logrus text: msg="prefetch done" seconds=… fetched_bytes=…).
+func parsePrefetchLine(l string) (prefetchRun, bool) {
+	var p prefetchRun
+	switch {
+	case strings.Contains(l, `msg="prefetch done"`):
+		p.done = true
+	case !strings.Contains(l, `msg="prefetch stopped"`):
+		return p, false
+	}
+	for _, f := range strings.Fields(l) {
+		k, v, _ := strings.Cut(f, "=")
+		switch k {
+		case "seconds":
+			p.seconds, _ = strconv.ParseFloat(v, 64)
+		case "fetched_bytes":
+			p.fetched, _ = strconv.ParseInt(v, 10, 64)
+		case "fetches":
+			p.fetches, _ = strconv.Atoi(v)
+		}
+	}
+	return p, true
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -70,8 +71,26 @@ func (c *ctrBench) ctrInfoNotes() []string {
 		fmt.Sprintf("the image: %d entries, %d pieces, %.1f MiB of pieces, a manifest of %.2f MiB; the start read %.1f MiB (%.1f%% of the pieces) in %d ranges of %d files; the program printed %q",
 			i.entries, i.pieces, mib(i.imageBytes), mib(i.manifest), mib(i.readBytes), 100*float64(i.readBytes)/float64(max(i.imageBytes, 1)), i.readRanges, i.readFiles, i.outputLine),
 	}
-	for _, l := range i.prefetchLog {
-		notes = append(notes, "a mount's log: "+strings.TrimSpace(l))
+	if n := prefetchNote(i.prefetch); n != "" {
+		notes = append(notes, n)
 	}
 	return notes
+}
+
+// prefetchNote sums up what the mounts of the prefetch runs logged of
+// their prefetch.
+func prefetchNote(runs []prefetchRun) string {
+	if len(runs) == 0 {
+		return ""
+	}
+	var secs, mibs, fetches []float64
+	stopped := 0
+	for _, p := range runs {
+		secs, mibs, fetches = append(secs, p.seconds), append(mibs, mib(p.fetched)), append(fetches, float64(p.fetches))
+		if !p.done {
+			stopped++
+		}
+	}
+	return fmt.Sprintf("the prefetch, from the mounts' logs (medians of %d): %.1f MiB in %.0f fetches, done %.3f s after it started (%.3f–%.3f s); %d stopped before the end of the list",
+		len(runs), median(mibs), median(fetches), median(secs), slices.Min(secs), slices.Max(secs), stopped)
 }

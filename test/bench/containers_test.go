@@ -129,3 +129,23 @@ func TestContainersFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestParsePrefetchLine reads the mount's summary of its prefetch, and
+// nothing else.
+func TestParsePrefetchLine(t *testing.T) {
+	l := `time="2026-12-01T20:17:53Z" level=info msg="prefetch done" cached_bytes=131072 component=prefetch failed=0 fetched_bytes=10073044 fetches=68 list="sha256:57b6" ranges=79 seconds=0.468909636`
+	p, ok := parsePrefetchLine(l)
+	if want := (prefetchRun{done: true, seconds: 0.468909636, fetched: 10073044, fetches: 68}); !ok || p != want {
+		t.Errorf("parsePrefetchLine = %+v, %v; want %+v", p, ok, want)
+	}
+	if p, ok := parsePrefetchLine(`level=info msg="prefetch stopped" fetched_bytes=5 seconds=1`); !ok || p.done || p.fetched != 5 {
+		t.Errorf("a stopped prefetch: %+v, %v", p, ok)
+	}
+	if _, ok := parsePrefetchLine(`level=info msg="mounted" seconds=1`); ok {
+		t.Error("another line was read as the prefetch's")
+	}
+	n := prefetchNote([]prefetchRun{{done: true, seconds: 0.2, fetched: 10 << 20, fetches: 60}, {seconds: 0.4, fetched: 8 << 20, fetches: 50}, {done: true, seconds: 0.3, fetched: 10 << 20, fetches: 70}})
+	if want := "(medians of 3): 10.0 MiB in 60 fetches, done 0.300 s after it started (0.200–0.400 s); 1 stopped"; !strings.Contains(n, want) {
+		t.Errorf("prefetchNote = %q, want it to contain %q", n, want)
+	}
+}
