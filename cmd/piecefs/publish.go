@@ -91,6 +91,10 @@ func publishWith(ctx context.Context, src, out, tag string, opts pub.Options) (m
 	}
 	fmt.Fprintf(os.Stderr, "published %d entries in %d pieces to %s (%d pieces written, %s; %d already there, %d repaired); tag %s\n",
 		len(m.Entries), len(m.Pieces), out, st.Written, formatBytes(st.WrittenBytes), st.Skipped, st.Repaired, tag)
+	if m.Prefetch != nil {
+		// Stored as a piece is, and counted with them above.
+		fmt.Fprintf(os.Stderr, "with the prefetch list %s (%s)\n", m.Prefetch.Digest, formatBytes(m.Prefetch.Size))
+	}
 	return d, nil
 }
 
