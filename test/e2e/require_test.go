@@ -82,6 +82,12 @@ func TestPrerequisites(t *testing.T) {
 		"getfattr": func(t *testing.T) { requireTool(t, "getfattr") },
 		"curl":     func(t *testing.T) { requireTool(t, "curl") },
 		"umount":   func(t *testing.T) { requireTool(t, "umount") },
+		"tmux":     func(t *testing.T) { requireTool(t, "tmux") },
+		"runc":     func(t *testing.T) { requireTool(t, "runc") },
+		"umoci":    func(t *testing.T) { requireTool(t, "umoci") },
+		"skopeo":   func(t *testing.T) { requireTool(t, "skopeo") },
+		"setcap":   func(t *testing.T) { requireTool(t, "setcap") },
+		"promtool": func(t *testing.T) { requireTool(t, "promtool") },
 		"root": func(t *testing.T) {
 			if os.Geteuid() != 0 {
 				missing(t, "the tests chown, mknod and mount: they need root, not uid %d", os.Geteuid())
