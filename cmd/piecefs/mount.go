@@ -47,7 +47,7 @@ func setupMount(fs *flag.FlagSet) func([]string) error {
 	memoryCache := sizeFlag(256 << 20)
 	diskCache := sizeFlag(0)
 	fs.StringVar(&c.cacheDir, "cache", defaultCacheDir(), "cache directory (pieces, manifests and the piecefs.db database)")
-	fs.Var(&memoryCache, "memory-cache", "memory tier size (pieces and blocks read or read ahead; readahead uses up to a quarter of it, at most 64MiB); 0 turns the memory tier and readahead off")
+	fs.Var(&memoryCache, "memory-cache", "memory tier size (pieces and blocks read or read ahead; readahead uses up to a quarter of it, at most 64MiB); 0 turns the memory tier off, and readahead then fetches 16MiB ahead into the disk tier only")
 	fs.Var(&diskCache, "disk-cache", "bound on the pieces and blocks kept in the cache directory, evicted least-recently-used; 0 is unbounded")
 	fs.StringVar(&c.tag, "tag", "latest", "tag to mount (resolved at the origin, or from the cache when the origin is down)")
 	digest := fs.String("digest", "", "mount the manifest with this digest (sha256:HEX) instead of a tag; other bytes are refused")
