@@ -113,13 +113,14 @@ func TestParseFio(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
+	const defaultRootfs = "/var/tmp/piecefs-bench-rootfs"
 	for _, tt := range []struct {
 		args []string
 		want config
 	}{
-		{nil, config{runs: 3, bigSize: 2 << 30, files: 20000, fioRuntime: 5 * time.Second, ttfbGiB: 20, memoryCache: 256 << 20}},
-		{[]string{"-short"}, config{short: true, runs: 1, bigSize: 64 << 20, files: 500, fioRuntime: time.Second, ttfbGiB: 20, memoryCache: 256 << 20}},
-		{[]string{"-short", "-runs", "2", "-big", "1GiB", "-ttfb-gib", "0"}, config{short: true, runs: 2, bigSize: 1 << 30, files: 500, fioRuntime: time.Second, memoryCache: 256 << 20}},
+		{nil, config{runs: 3, bigSize: 2 << 30, files: 20000, fioRuntime: 5 * time.Second, ttfbGiB: 20, memoryCache: 256 << 20, rootfsDir: defaultRootfs}},
+		{[]string{"-short"}, config{short: true, runs: 1, bigSize: 64 << 20, files: 500, fioRuntime: time.Second, ttfbGiB: 20, memoryCache: 256 << 20, rootfsDir: defaultRootfs}},
+		{[]string{"-short", "-runs", "2", "-big", "1GiB", "-ttfb-gib", "0"}, config{short: true, runs: 2, bigSize: 1 << 30, files: 500, fioRuntime: time.Second, memoryCache: 256 << 20, rootfsDir: defaultRootfs}},
 	} {
 		got, err := parseFlags(tt.args, nil)
 		if err != nil {
