@@ -99,8 +99,8 @@ func (c *ctrBench) setup(ctx context.Context) error {
 	}{
 		{"make the temporary directory", c.makeTemp},
 		{"build piecefs", c.build},
-		{"debootstrap the root file system (cached)", c.makeRootfs},
-		{"make the OCI image (cached)", c.makeImage},
+		{"root file system (debootstrap, or the cached one)", c.makeRootfs},
+		{"OCI image (umoci, or the cached one)", c.makeImage},
 		{"piecefs import", c.importImage},
 		{"start the origin", c.startCtrOrigin},
 	}
