@@ -56,8 +56,11 @@
 // writes (16 MiB in all): without room, a span commits before its callers
 // are answered, so that a disk slower than the network slows reads down
 // rather than letting written, uncommitted blocks (which the disk bound
-// does not count) and their bytes in memory pile up. A whole piece (version 1) is written and
-// committed in the background once verified, at most 16 MiB at a time;
+// does not count) and their bytes in memory pile up. A whole piece (version 1,
+// or a preheat's) is written and committed in the background once verified
+// against its digest, at most 16 MiB at a time, in one call when the Sink
+// is a [WholeSink] (the store's Put: a .part file, its fsync, a rename, the
+// directory's fsync, one transaction, and no second hash of the piece);
 // callers are served from the bytes meanwhile, and a caller that asks again
 // during the write gets them from memory rather than from a second request.
 // With that room taken, the flight writes before it returns, so a disk

@@ -92,6 +92,13 @@ func (p *persisting) acquire(w int64) {
 // and otherwise ignored: the bytes are good, and the read that asked for
 // them should not fail because they could not also be cached.
 func (f *Fetcher) put(p meta.Piece, data []byte) {
+	if ws, ok := f.opts.Sink.(WholeSink); ok {
+		// data hashed to p's digest (getPiece): no block record, no second hash.
+		if err := ws.PutWhole(p, data); err != nil {
+			f.sinkFailed(p, err)
+		}
+		return
+	}
 	w, err := f.opts.Sink.Create(p)
 	if err == nil {
 		if _, err = w.WriteAt(data, 0); err == nil {
