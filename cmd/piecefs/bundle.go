@@ -235,11 +235,9 @@ func warnPlatform(im *meta.Image) {
 // mountHasOption reports whether the mount at dir has a file-system option
 // (allow_other) in /proc/self/mountinfo.
 func mountHasOption(dir, opt string) bool {
-	b, _ := os.ReadFile("/proc/self/mountinfo")
-	for _, line := range strings.Split(string(b), "\n") {
-		pre, post, _ := strings.Cut(line, " - ")
-		f, g := strings.Fields(pre), strings.Fields(post)
-		if len(f) >= 5 && len(g) >= 3 && unescapeMountinfo(f[4]) == dir && slices.Contains(strings.Split(g[2], ","), opt) {
+	mounts, _ := mountTable()
+	for _, m := range mounts {
+		if m.dir == dir && slices.Contains(m.superOpts, opt) {
 			return true
 		}
 	}

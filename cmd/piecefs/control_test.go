@@ -99,14 +99,6 @@ func TestSelectFiles(t *testing.T) {
 	}
 }
 
-func TestUnescapeMountinfo(t *testing.T) {
-	for in, want := range map[string]string{`/mnt/a\040b`: "/mnt/a b", `/x\134y`: `/x\y`, "/plain": "/plain", `/end\04`: `/end\04`} {
-		if got := unescapeMountinfo(in); got != want {
-			t.Errorf("unescapeMountinfo(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestControlSocketPath(t *testing.T) {
 	short := t.TempDir()
 	if p, err := controlSocketPath(short); err != nil || p != filepath.Join(short, controlSocketName) {

@@ -16,6 +16,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/piecefs/piecefs/internal/harness"
 )
 
 // mountFSType is the file system type a piecefs mount has in mountinfo
@@ -35,11 +37,12 @@ type mountClient struct {
 // mountEntry is one line of /proc/self/mountinfo that matters here.
 type mountEntry struct {
 	dir, fstype string
-	uid         int // the FUSE mount's user_id
+	superOpts   []string // the file system's options: user_id=N, allow_other, …
+	uid         int      // a FUSE mount's user_id, or -1
 }
 
-// piecefsMounts lists the piecefs mounts this process can see.
-func piecefsMounts() ([]mountEntry, error) {
+// mountTable reads this process's mount table.
+func mountTable() ([]mountEntry, error) {
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return nil, fmt.Errorf("list mounts: %w", err)
@@ -52,11 +55,11 @@ func piecefsMounts() ([]mountEntry, error) {
 			continue
 		}
 		f, g := strings.Fields(pre), strings.Fields(post)
-		if len(f) < 5 || len(g) < 3 || g[0] != mountFSType {
+		if len(f) < 5 || len(g) < 3 {
 			continue
 		}
-		e := mountEntry{dir: unescapeMountinfo(f[4]), fstype: g[0], uid: -1}
-		for _, o := range strings.Split(g[2], ",") {
+		e := mountEntry{dir: harness.UnescapeMount(f[4]), fstype: g[0], superOpts: strings.Split(g[2], ","), uid: -1}
+		for _, o := range e.superOpts {
 			if v, ok := strings.CutPrefix(o, "user_id="); ok {
 				if n, err := strconv.Atoi(v); err == nil {
 					e.uid = n
@@ -68,24 +71,19 @@ func piecefsMounts() ([]mountEntry, error) {
 	return out, nil
 }
 
-// unescapeMountinfo undoes the octal escapes (\040 for a space) of a path
-// in mountinfo.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
+// piecefsMounts lists the piecefs mounts this process can see.
+func piecefsMounts() ([]mountEntry, error) {
+	all, err := mountTable()
+	if err != nil {
+		return nil, err
 	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
+	var out []mountEntry
+	for _, e := range all {
+		if e.fstype == mountFSType {
+			out = append(out, e)
 		}
-		b.WriteByte(s[i])
 	}
-	return b.String()
+	return out, nil
 }
 
 // findMountOf finds the one piecefs mount that holds every path and returns

@@ -73,19 +73,5 @@ func importImage(ctx context.Context, spec, out, tag string, po pub.Options, opt
 	if err != nil {
 		return meta.Digest{}, fmt.Errorf("image %s: %w", spec, err)
 	}
-	data, err := m.Encode()
-	if err != nil {
-		return meta.Digest{}, err
-	}
-	d, err := dir.PutManifest(data)
-	if err == nil {
-		err = dir.SetTag(tag, d)
-	}
-	if err != nil {
-		return meta.Digest{}, err
-	}
-	st := dir.Stats()
-	fmt.Fprintf(os.Stderr, "imported %s: %d entries in %d pieces to %s (%d pieces written, %s; %d already there, %d repaired); tag %s\n",
-		spec, len(m.Entries), len(m.Pieces), out, st.Written, formatBytes(st.WrittenBytes), st.Skipped, st.Repaired, tag)
-	return d, nil
+	return finishPublication(dir, m, out, tag, "imported "+spec+":", po.Warn)
 }

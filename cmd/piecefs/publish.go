@@ -74,6 +74,14 @@ func publishWith(ctx context.Context, src, out, tag string, opts pub.Options) (m
 	if err != nil {
 		return meta.Digest{}, err
 	}
+	return finishPublication(dir, m, out, tag, "published", warn)
+}
+
+// finishPublication writes the manifest m that a build left in dir (at
+// out), then points tag at it: the tag last, so that a failure leaves no
+// tag. It reports what was written on stderr, verb first ("published"),
+// and warns of what was repaired.
+func finishPublication(dir *origin.Dir, m *meta.Manifest, out, tag, verb string, warn func(p, why string)) (meta.Digest, error) {
 	data, err := m.Encode()
 	if err != nil {
 		return meta.Digest{}, err
@@ -89,8 +97,8 @@ func publishWith(ctx context.Context, src, out, tag string, opts pub.Options) (m
 	if st.Repaired > 0 && warn != nil {
 		warn(out, fmt.Sprintf("%d damaged pieces or manifests found and rewritten", st.Repaired))
 	}
-	fmt.Fprintf(os.Stderr, "published %d entries in %d pieces to %s (%d pieces written, %s; %d already there, %d repaired); tag %s\n",
-		len(m.Entries), len(m.Pieces), out, st.Written, formatBytes(st.WrittenBytes), st.Skipped, st.Repaired, tag)
+	fmt.Fprintf(os.Stderr, "%s %d entries in %d pieces to %s (%d pieces written, %s; %d already there, %d repaired); tag %s\n",
+		verb, len(m.Entries), len(m.Pieces), out, st.Written, formatBytes(st.WrittenBytes), st.Skipped, st.Repaired, tag)
 	if m.Prefetch != nil {
 		// Stored as a piece is, and counted with them above.
 		fmt.Fprintf(os.Stderr, "with the prefetch list %s (%s)\n", m.Prefetch.Digest, formatBytes(m.Prefetch.Size))

@@ -69,8 +69,8 @@ func TestUnescapeMount(t *testing.T) {
 		{`/odd\04`, `/odd\04`},
 		{`/not\999octal`, `/not\999octal`},
 	} {
-		if got := unescapeMount(tt.in); got != tt.want {
-			t.Errorf("unescapeMount(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := UnescapeMount(tt.in); got != tt.want {
+			t.Errorf("UnescapeMount(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }

@@ -30,7 +30,7 @@ func Mountpoints() ([]string, error) {
 	for s.Scan() {
 		// ID, parent ID, major:minor, root, mountpoint, …
 		if fields := strings.Fields(s.Text()); len(fields) > 4 {
-			dirs = append(dirs, unescapeMount(fields[4]))
+			dirs = append(dirs, UnescapeMount(fields[4]))
 		}
 	}
 	if err := s.Err(); err != nil {
@@ -39,9 +39,9 @@ func Mountpoints() ([]string, error) {
 	return dirs, nil
 }
 
-// unescapeMount undoes the octal escapes of the mount table (\040 for a
+// UnescapeMount undoes the octal escapes of the mount table (\040 for a
 // space, \011, \012, \134).
-func unescapeMount(s string) string {
+func UnescapeMount(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		if s[i] == '\\' && i+4 <= len(s) {

@@ -17,16 +17,7 @@ func (c *ctrBench) ctrReport(ctx context.Context, t *ctrTable, w io.Writer) erro
 	notes := append(append(c.ctrMethodNotes(), rowNotes(t.rows())...), c.ctrInfoNotes()...)
 	notes = append(notes, c.notes...)
 	printCtrTable(w, t.rows())
-	fmt.Fprintln(w)
-	for _, n := range notes {
-		fmt.Fprintf(w, "- %s\n", n)
-	}
-	fmt.Fprintln(w)
-	var phases []string
-	for _, p := range c.phases {
-		phases = append(phases, fmt.Sprintf("%s %.0fs", p.Name, p.Seconds))
-	}
-	fmt.Fprintf(w, "time: %s\n", strings.Join(phases, ", "))
+	printNotesAndPhases(w, notes, c.phases)
 	if c.cfg.jsonPath == "" {
 		return nil
 	}

@@ -19,20 +19,26 @@ import (
 func (b *bench) report(ctx context.Context, t *table, w io.Writer) error {
 	notes := append(append(b.methodNotes(), rowNotes(t.rows())...), b.notes...)
 	printTable(w, t.rows())
+	printNotesAndPhases(w, notes, b.phases)
+	if b.cfg.jsonPath == "" {
+		return nil
+	}
+	return b.writeJSON(ctx, t, notes)
+}
+
+// printNotesAndPhases prints the notes under a table, a line each, and
+// how long each phase of the run took.
+func printNotesAndPhases(w io.Writer, notes []string, phases []phase) {
 	fmt.Fprintln(w)
 	for _, n := range notes {
 		fmt.Fprintf(w, "- %s\n", n)
 	}
 	fmt.Fprintln(w)
-	var phases []string
-	for _, p := range b.phases {
-		phases = append(phases, fmt.Sprintf("%s %.0fs", p.Name, p.Seconds))
+	var times []string
+	for _, p := range phases {
+		times = append(times, fmt.Sprintf("%s %.0fs", p.Name, p.Seconds))
 	}
-	fmt.Fprintf(w, "time: %s\n", strings.Join(phases, ", "))
-	if b.cfg.jsonPath == "" {
-		return nil
-	}
-	return b.writeJSON(ctx, t, notes)
+	fmt.Fprintf(w, "time: %s\n", strings.Join(times, ", "))
 }
 
 // printTable prints the rows as aligned columns.
