@@ -46,14 +46,22 @@ type permanentError struct{ err error }
 func (e *permanentError) Error() string { return e.err.Error() }
 func (e *permanentError) Unwrap() error { return e.err }
 
+// permanent is what an error says when another attempt at the same origin
+// would only repeat it: a transport that signs requests for a private
+// bucket returns such an error when its credentials are missing or refused.
+type permanent interface{ Permanent() bool }
+
 // retryable reports whether another attempt could succeed where err failed.
 // Anything not known to be permanent is retried: the attempts are bounded,
 // and a transient network failure comes in too many shapes to list.
 func retryable(err error) bool {
 	var se *StatusError
 	var pe *permanentError
+	var pm permanent
 	switch {
 	case errors.As(err, &pe):
+		return false
+	case errors.As(err, &pm) && pm.Permanent():
 		return false
 	case errors.As(err, &se):
 		return se.Code >= 500 || se.Code == http.StatusTooManyRequests || se.Code == http.StatusRequestTimeout

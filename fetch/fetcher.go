@@ -16,9 +16,15 @@ import (
 
 // Options configure a Fetcher. The zero value is usable.
 type Options struct {
-	// Client sends the requests; nil means a pooled keep-alive client that
-	// honours HTTP_PROXY, HTTPS_PROXY and NO_PROXY (see NewClient).
+	// Client sends the requests to the origin New was given; nil means a
+	// pooled keep-alive client that honours HTTP_PROXY, HTTPS_PROXY and
+	// NO_PROXY (see NewClient).
 	Client *http.Client
+	// Mirrors are further places holding the same publication, tried after
+	// the origin in the order given when it fails (see the package doc's
+	// "Origins and mirrors"). Everything fetched from a mirror is verified
+	// exactly as from the origin, so a mirror needs no trust.
+	Mirrors []Origin
 	// Attempts is the number of tries per fetch, the first included;
 	// 0 means 4.
 	Attempts int
@@ -42,6 +48,16 @@ type Options struct {
 	// succeeded). It is called from the fetches' goroutines, concurrently,
 	// and must be quick: a latency histogram, say.
 	Observe func(kind string, d time.Duration, err error)
+}
+
+// Origin is one place a publication can be read from: an http or https base
+// URL (which may carry a path prefix) and the client that reaches it. A nil
+// Client means Options.Client, or NewClient's when that is nil too; an
+// origin that needs signed requests (a private object store) brings a client
+// whose transport signs them.
+type Origin struct {
+	URL    string
+	Client *http.Client
 }
 
 // Fetcher fetches verified pieces, manifests and tags from one origin. It is
