@@ -45,11 +45,11 @@ func TestNewOrigin(t *testing.T) {
 		f, err := New(tt.origin, Options{})
 		if tt.wantErr {
 			if err == nil {
-				t.Errorf("New(%q): got base %q, want an error", tt.origin, f.base)
+				t.Errorf("New(%q): got base %q, want an error", tt.origin, f.sources[0].base)
 			}
 			continue
 		}
-		if err != nil || f.base != tt.want {
+		if err != nil || f.sources[0].base != tt.want {
 			t.Errorf("New(%q): got %v; want base %q", tt.origin, err, tt.want)
 			continue
 		}

@@ -81,6 +81,28 @@
 // read of an uncached piece fails within [Options.Timeout] when the origin is
 // down or stalls, rather than hanging.
 //
+// # Origins and mirrors
+//
+// A Fetcher reads from its origin and from [Options.Mirrors], in that order
+// of preference. Each attempt goes to the first of them that is not
+// benched. An attempt that fails in a way another try could mend (a 5xx,
+// a connection refused, a stall, bytes that do not verify, a bad length or
+// Content-Range) benches its source for a second, doubled for each further
+// failure in a row up to five minutes, so the next attempt goes to the
+// next source at once, with no backoff, and the fetches after it do not
+// hammer a source that keeps failing; the first fetch that needs it after
+// the bench tries it again, and one success ends its failures. When every
+// source left is benched, the one whose bench ends first is tried, after
+// the usual backoff. An answer the source would only repeat (404, 403)
+// rules it out for that one fetch, without benching it: a mirror that lags
+// behind the origin is not broken. A fetch has [Options.Attempts] attempts
+// and one more per mirror, all within [Options.Timeout]; the stall timeout
+// defaults to the timeout shared among them. Everything is verified the
+// same way wherever it came from, so a mirror needs no trust. Tags are not
+// verifiable: a tag is read from the first source that answers for it,
+// the origin unless it fails. [Fetcher.Stats] counts requests, bytes and
+// failures per source, and the failovers.
+//
 // # Counting
 //
 // [Fetcher.Stats] returns counters kept with atomics on the paths above,

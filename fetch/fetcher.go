@@ -63,16 +63,14 @@ type Origin struct {
 // Fetcher fetches verified pieces, manifests and tags from one origin. It is
 // safe for concurrent use.
 type Fetcher struct {
-	base      string // origin URL without a trailing slash
-	client    *http.Client
-	ownClient bool // client was made by New, so Close may close its idle connections
-	opts      Options
-	log       logrus.FieldLogger
-	flights   singleflight.Group
-	pending   *persisting // verified pieces on their way to the Sink
-	tables    *tables     // verified block tables
-	ranges    *ranges     // block ranges being fetched or persisted
-	stats     counters    // see Stats
+	sources []*source // the origin, then the mirrors
+	opts    Options
+	log     logrus.FieldLogger
+	flights singleflight.Group
+	pending *persisting // verified pieces on their way to the Sink
+	tables  *tables     // verified block tables
+	ranges  *ranges     // block ranges being fetched or persisted
+	stats   counters    // see Stats
 
 	life   context.Context // ends at Close; every fetch runs under it
 	cancel context.CancelFunc
@@ -87,14 +85,11 @@ type Fetcher struct {
 // New returns a Fetcher for the origin at base URL origin, an http or https
 // URL that may carry a path prefix (http://host:8080/models/x).
 func New(origin string, opts Options) (*Fetcher, error) {
-	base, err := parseOrigin(origin)
+	sources, err := newSources(origin, opts.Client, opts.Mirrors)
 	if err != nil {
 		return nil, err
 	}
-	f := &Fetcher{base: base, client: opts.Client, opts: withDefaults(opts), log: opts.Log, pending: newPersisting(), tables: newTables(), ranges: newRanges()}
-	if f.client == nil {
-		f.client, f.ownClient = NewClient(), true
-	}
+	f := &Fetcher{sources: sources, opts: withDefaults(opts, len(sources)), log: opts.Log, pending: newPersisting(), tables: newTables(), ranges: newRanges()}
 	if f.log == nil {
 		f.log = discard()
 	}
@@ -126,7 +121,7 @@ func parseOrigin(origin string) (string, error) {
 	return base, nil
 }
 
-func withDefaults(o Options) Options {
+func withDefaults(o Options, sources int) Options {
 	if o.Attempts <= 0 {
 		o.Attempts = 4
 	}
@@ -137,7 +132,7 @@ func withDefaults(o Options) Options {
 		o.Backoff = 100 * time.Millisecond
 	}
 	if o.StallTimeout <= 0 {
-		o.StallTimeout = max(o.Timeout/time.Duration(o.Attempts), 100*time.Millisecond)
+		o.StallTimeout = max(o.Timeout/time.Duration(o.Attempts+sources-1), 100*time.Millisecond)
 	}
 	return o
 }
@@ -157,8 +152,10 @@ func (f *Fetcher) Close() error {
 	f.mu.Unlock()
 	f.cancel()
 	f.wg.Wait()
-	if f.ownClient {
-		f.client.CloseIdleConnections()
+	for _, s := range f.sources {
+		if s.own {
+			s.client.CloseIdleConnections()
+		}
 	}
 	return nil
 }
@@ -188,5 +185,3 @@ func (f *Fetcher) scope(ctx context.Context) (context.Context, context.CancelFun
 	stop := context.AfterFunc(f.life, cancel)
 	return ctx, func() { stop(); cancel() }
 }
-
-func (f *Fetcher) url(rel string) string { return f.base + "/" + rel }

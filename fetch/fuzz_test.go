@@ -41,27 +41,27 @@ func FuzzNew(f *testing.F) {
 }
 
 func checkBase(t *testing.T, origin string, fe *Fetcher) {
-	u, err := url.Parse(fe.base)
+	u, err := url.Parse(fe.sources[0].base)
 	switch {
 	case err != nil:
-		t.Fatalf("New(%q) accepted; its base %q does not parse: %v", origin, fe.base, err)
+		t.Fatalf("New(%q) accepted; its base %q does not parse: %v", origin, fe.sources[0].base, err)
 	case u.Scheme != "http" && u.Scheme != "https":
 		t.Errorf("New(%q) accepted scheme %q", origin, u.Scheme)
 	case u.Host == "":
-		t.Errorf("New(%q) accepted a base without a host: %q", origin, fe.base)
+		t.Errorf("New(%q) accepted a base without a host: %q", origin, fe.sources[0].base)
 	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		t.Errorf("New(%q) accepted a base with a query or fragment: %q", origin, fe.base)
-	case strings.HasSuffix(fe.base, "/"):
-		t.Errorf("New(%q): base %q ends in a slash, so object URLs get an empty path segment", origin, fe.base)
+		t.Errorf("New(%q) accepted a base with a query or fragment: %q", origin, fe.sources[0].base)
+	case strings.HasSuffix(fe.sources[0].base, "/"):
+		t.Errorf("New(%q): base %q ends in a slash, so object URLs get an empty path segment", origin, fe.sources[0].base)
 	}
 	d := meta.Sum([]byte(origin))
-	req, err := http.NewRequest(http.MethodGet, fe.url(meta.PiecePath(d)), nil)
+	req, err := http.NewRequest(http.MethodGet, fe.sources[0].url(meta.PiecePath(d)), nil)
 	if err != nil {
 		t.Fatalf("New(%q) accepted; a piece URL under it does not parse: %v", origin, err)
 	}
 	// net/http drops an empty port ("h:"), which names the same server.
 	if req.URL.Scheme != u.Scheme || req.URL.Hostname() != u.Hostname() || req.URL.Port() != u.Port() {
-		t.Errorf("New(%q): piece URL %q names another server than base %q", origin, req.URL, fe.base)
+		t.Errorf("New(%q): piece URL %q names another server than base %q", origin, req.URL, fe.sources[0].base)
 	}
 	if want := "/" + meta.PiecePath(d); !strings.HasSuffix(req.URL.Path, want) {
 		t.Errorf("New(%q): piece URL path %q does not end in %q", origin, req.URL.Path, want)

@@ -18,16 +18,16 @@ const maxErrorBody = 4 << 10
 //
 // The attempt fails with ErrStalled when nothing arrives for
 // Options.StallTimeout, before the headers or between body reads.
-func (f *Fetcher) get(ctx context.Context, url string) (*http.Response, error) {
-	return f.send(ctx, url, "")
+func (f *Fetcher) get(ctx context.Context, src *source, rel string) (*http.Response, error) {
+	return f.send(ctx, src, rel, "")
 }
 
 // send is get with a Range header when byteRange is not empty ("bytes=a-b");
 // then 206 Partial Content is accepted beside 200, and the caller checks
 // which it got.
-func (f *Fetcher) send(ctx context.Context, url, byteRange string) (*http.Response, error) {
+func (f *Fetcher) send(ctx context.Context, src *source, rel, byteRange string) (*http.Response, error) {
 	ctx, w, stop := watch(ctx, f.opts.StallTimeout)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src.url(rel), nil)
 	if err != nil {
 		stop()
 		return nil, err
@@ -36,7 +36,8 @@ func (f *Fetcher) send(ctx context.Context, url, byteRange string) (*http.Respon
 		req.Header.Set("Range", byteRange)
 	}
 	f.stats.requests.Add(1)
-	resp, err := f.client.Do(req)
+	src.requests.Add(1)
+	resp, err := src.client.Do(req)
 	if err != nil {
 		stop()
 		return nil, w.err(err)
@@ -45,19 +46,20 @@ func (f *Fetcher) send(ctx context.Context, url, byteRange string) (*http.Respon
 	if !ok {
 		n, _ := io.CopyN(io.Discard, resp.Body, maxErrorBody)
 		f.stats.bytes.Add(n)
+		src.bytes.Add(n)
 		resp.Body.Close()
 		stop()
 		return nil, &StatusError{Code: resp.StatusCode, URL: req.URL.Redacted()}
 	}
 	w.timer.Reset(w.idle)
-	resp.Body = &watchedBody{ReadCloser: resp.Body, w: w, stop: stop, received: &f.stats.bytes}
+	resp.Body = &watchedBody{ReadCloser: resp.Body, w: w, stop: stop, received: &f.stats.bytes, bySource: &src.bytes}
 	return resp, nil
 }
 
 // run registers a fetch of kind with Close, bounds it with scope, retries
-// op, and counts the fetch (see Stats and Options.Observe); what names the
+// op on the sources retry picks, and counts the fetch (see Stats and Options.Observe); what names the
 // object in log lines.
-func run[T any](ctx context.Context, f *Fetcher, kind, what string, op func(context.Context) (T, error)) (T, error) {
+func run[T any](ctx context.Context, f *Fetcher, kind, what string, op func(context.Context, *source) (T, error)) (T, error) {
 	var zero T
 	if err := f.begin(); err != nil {
 		return zero, err

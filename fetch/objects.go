@@ -19,8 +19,8 @@ func (f *Fetcher) Tag(ctx context.Context, name string) (meta.Digest, error) {
 	if err := meta.ValidTag(name); err != nil {
 		return meta.Digest{}, fmt.Errorf("fetch tag: %w", err)
 	}
-	d, err := run(ctx, f, kindTag, "tag "+name, func(ctx context.Context) (meta.Digest, error) {
-		return f.getTag(ctx, name)
+	d, err := run(ctx, f, kindTag, "tag "+name, func(ctx context.Context, src *source) (meta.Digest, error) {
+		return f.getTag(ctx, src, name)
 	})
 	if err != nil {
 		return d, fmt.Errorf("fetch tag %s: %w", name, err)
@@ -28,8 +28,8 @@ func (f *Fetcher) Tag(ctx context.Context, name string) (meta.Digest, error) {
 	return d, nil
 }
 
-func (f *Fetcher) getTag(ctx context.Context, name string) (meta.Digest, error) {
-	resp, err := f.get(ctx, f.url(meta.TagPath(name)))
+func (f *Fetcher) getTag(ctx context.Context, src *source, name string) (meta.Digest, error) {
+	resp, err := f.get(ctx, src, meta.TagPath(name))
 	if err != nil {
 		return meta.Digest{}, err
 	}
@@ -52,8 +52,8 @@ func (f *Fetcher) getTag(ctx context.Context, name string) (meta.Digest, error) 
 // base/manifests/<hex>.json, verified against d and at most
 // meta.MaxManifestSize bytes long. It does not decode it.
 func (f *Fetcher) Manifest(ctx context.Context, d meta.Digest) ([]byte, error) {
-	b, err := run(ctx, f, kindManifest, "manifest "+d.String(), func(ctx context.Context) ([]byte, error) {
-		return f.getManifest(ctx, d)
+	b, err := run(ctx, f, kindManifest, "manifest "+d.String(), func(ctx context.Context, src *source) ([]byte, error) {
+		return f.getManifest(ctx, src, d)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("fetch manifest %s: %w", d, err)
@@ -61,8 +61,8 @@ func (f *Fetcher) Manifest(ctx context.Context, d meta.Digest) ([]byte, error) {
 	return b, nil
 }
 
-func (f *Fetcher) getManifest(ctx context.Context, d meta.Digest) ([]byte, error) {
-	resp, err := f.get(ctx, f.url(meta.ManifestPath(d)))
+func (f *Fetcher) getManifest(ctx context.Context, src *source, d meta.Digest) ([]byte, error) {
+	resp, err := f.get(ctx, src, meta.ManifestPath(d))
 	if err != nil {
 		return nil, err
 	}

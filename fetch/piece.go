@@ -58,8 +58,8 @@ func (f *Fetcher) flight(p meta.Piece) ([]byte, error) {
 	if b, ok := f.stored(p); ok {
 		return b, nil
 	}
-	return run(f.life, f, kindPiece, p.Digest.String(), func(ctx context.Context) ([]byte, error) {
-		data, err := f.getPiece(ctx, p)
+	return run(f.life, f, kindPiece, p.Digest.String(), func(ctx context.Context, src *source) ([]byte, error) {
+		data, err := f.getPiece(ctx, src, p)
 		if err == nil {
 			f.persist(p, data)
 		}
@@ -67,8 +67,8 @@ func (f *Fetcher) flight(p meta.Piece) ([]byte, error) {
 	})
 }
 
-func (f *Fetcher) getPiece(ctx context.Context, p meta.Piece) ([]byte, error) {
-	return f.getExact(ctx, meta.PiecePath(p.Digest), p.Size, p.Digest)
+func (f *Fetcher) getPiece(ctx context.Context, src *source, p meta.Piece) ([]byte, error) {
+	return f.getExact(ctx, src, meta.PiecePath(p.Digest), p.Size, p.Digest)
 }
 
 // stored returns piece p from the Sink if the Sink has it.

@@ -145,8 +145,8 @@ func (f *Fetcher) start(fl *rangeFlight, table *table) {
 		w := f.create(fl.span.Piece)
 		off, n := fl.span.Bytes()
 		what := fmt.Sprintf("piece %s bytes %d-%d", fl.span.Piece.Digest, off, off+n-1)
-		data, err := run(f.life, f, kindRange, what, func(ctx context.Context) ([]byte, error) {
-			return f.getRange(ctx, fl.span, table, w)
+		data, err := run(f.life, f, kindRange, what, func(ctx context.Context, src *source) ([]byte, error) {
+			return f.getRange(ctx, src, fl.span, table, w)
 		})
 		f.land(fl, w, data, err)
 		f.ranges.remove(fl)
@@ -273,7 +273,7 @@ func (s *sinkWriter) later(b []byte, off int64) {
 // the whole piece (200) is served too: all of it is verified block by
 // block (and handed to w), and the span's bytes are returned. A 206 whose Content-Range is not exactly the span is a
 // failed attempt, as is a block that does not match its hash.
-func (f *Fetcher) getRange(ctx context.Context, s Span, table *table, w *sinkWriter) ([]byte, error) {
+func (f *Fetcher) getRange(ctx context.Context, src *source, s Span, table *table, w *sinkWriter) ([]byte, error) {
 	off, n := s.Bytes()
 	// The whole piece is asked for without Range: a plain GET, which any
 	// cache on the way keeps and serves as it is.
@@ -281,7 +281,7 @@ func (f *Fetcher) getRange(ctx context.Context, s Span, table *table, w *sinkWri
 	if n < s.Piece.Size {
 		byteRange = fmt.Sprintf("bytes=%d-%d", off, off+n-1)
 	}
-	resp, err := f.send(ctx, f.url(meta.PiecePath(s.Piece.Digest)), byteRange)
+	resp, err := f.send(ctx, src, meta.PiecePath(s.Piece.Digest), byteRange)
 	if err != nil {
 		return nil, err
 	}

@@ -44,6 +44,7 @@ type watchedBody struct {
 	w        *watchdog
 	stop     context.CancelFunc
 	received *atomic.Int64 // counts the body's bytes (Stats.Bytes)
+	bySource *atomic.Int64 // and again for the source that sent them
 }
 
 func (b *watchedBody) Read(p []byte) (int, error) {
@@ -51,6 +52,9 @@ func (b *watchedBody) Read(p []byte) (int, error) {
 	if n > 0 {
 		b.w.timer.Reset(b.w.idle)
 		b.received.Add(int64(n))
+		if b.bySource != nil {
+			b.bySource.Add(int64(n))
+		}
 	}
 	return n, b.w.err(err)
 }

@@ -56,8 +56,8 @@ func (f *Fetcher) Blocks(ctx context.Context, p meta.Piece, blockSize int64) (me
 	n := meta.NumBlocks(p.Size, blockSize)
 	key := "blocks/" + p.Blocks.Hex()
 	ch := f.flights.DoChan(key, func() (any, error) {
-		return run(f.life, f, kindTable, "block table "+p.Blocks.String(), func(ctx context.Context) ([]byte, error) {
-			return f.getExact(ctx, meta.BlocksPath(p.Blocks), int64(n*sha256.Size), p.Blocks)
+		return run(f.life, f, kindTable, "block table "+p.Blocks.String(), func(ctx context.Context, src *source) ([]byte, error) {
+			return f.getExact(ctx, src, meta.BlocksPath(p.Blocks), int64(n*sha256.Size), p.Blocks)
 		})
 	})
 	select {
@@ -77,8 +77,8 @@ func (f *Fetcher) Blocks(ctx context.Context, p meta.Piece, blockSize int64) (me
 }
 
 // getExact GETs rel, which must hold exactly size bytes hashing to d.
-func (f *Fetcher) getExact(ctx context.Context, rel string, size int64, d meta.Digest) ([]byte, error) {
-	resp, err := f.get(ctx, f.url(rel))
+func (f *Fetcher) getExact(ctx context.Context, src *source, rel string, size int64, d meta.Digest) ([]byte, error) {
+	resp, err := f.get(ctx, src, rel)
 	if err != nil {
 		return nil, err
 	}
