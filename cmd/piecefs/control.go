@@ -329,6 +329,10 @@ func newMountControl(c mountConfig, d meta.Digest, m *meta.Manifest, st pinStore
 		fs := f.Stats()
 		ms.Fetch.Pieces, ms.Fetch.Ranges, ms.Fetch.Bytes, ms.Fetch.Requests = fs.Pieces, fs.Ranges, fs.Bytes, fs.Requests
 		ms.Fetch.Retries, ms.Fetch.VerifyFailures, ms.Fetch.InFlight = fs.Retries, fs.VerifyFailures, fs.InFlight
+		ms.Fetch.Failovers = fs.Failovers
+		for _, o := range fs.Origins {
+			ms.Origins = append(ms.Origins, originStatus{URL: o.URL, Requests: o.Requests, Bytes: o.Bytes, Failures: o.Failures, Up: o.Healthy})
+		}
 		return rep, nil
 	}
 	return &controlServer{env: env, id: id, owner: os.Getuid(), status: status, log: log.WithField("component", "control")}

@@ -186,6 +186,13 @@ func (s *snapshot) eachTier(emit emitFunc, pick func(tierNumbers) int64) {
 	emit(pick(s.onDisk), piece.TierDisk.String())
 }
 
+// eachOrigin emits pick of each origin, labelled by its URL.
+func (s *snapshot) eachOrigin(emit emitFunc, pick func(fetch.OriginStats) int64) {
+	for _, o := range s.fetch.Origins {
+		emit(pick(o), o.URL)
+	}
+}
+
 // byTier emits the counts of a piece.Stats array, labelled by tier.
 func byTier(counts [3]int64, emit emitFunc) {
 	for t := piece.TierMemory; t <= piece.TierNetwork; t++ {
@@ -213,9 +220,9 @@ func gauge(name, help string, labels []string, read func(*snapshot, emitFunc)) s
 
 // statsMetrics are the metrics read from the Stats snapshots; the names
 // follow Prometheus' conventions (_total for counters, _bytes for sizes),
-// and the only labels are the tier and the kind of fetch.
+// and the only labels are the tier, the kind of fetch and the origin.
 func statsMetrics() []statsMetric {
-	tier := []string{"tier"}
+	tier, origin := []string{"tier"}, []string{"origin"}
 	return []statsMetric{
 		counter("piecefs_reads_total", "Reads served (the part of a file read that lies in one piece), by the slowest tier each waited for.", tier,
 			func(s *snapshot, e emitFunc) { byTier(s.reads.Reads, e) }),
@@ -225,10 +232,23 @@ func statsMetrics() []statsMetric {
 			func(s *snapshot, e emitFunc) { e(s.reads.ReadaheadFetches) }),
 		counter("piecefs_readahead_hits_total", "Reads served from memory by bytes that readahead put there (each prefetched entry counts once at most).", nil,
 			func(s *snapshot, e emitFunc) { e(s.reads.ReadaheadHits) }),
-		counter("piecefs_origin_requests_total", "HTTP requests sent to the origin, retries included.", nil,
-			func(s *snapshot, e emitFunc) { e(s.fetch.Requests) }),
-		counter("piecefs_origin_bytes_total", "Response body bytes received from the origin.", nil,
-			func(s *snapshot, e emitFunc) { e(s.fetch.Bytes) }),
+		counter("piecefs_origin_requests_total", "HTTP requests sent, retries included, by origin (the origin and each --mirror).", origin,
+			func(s *snapshot, e emitFunc) { s.eachOrigin(e, func(o fetch.OriginStats) int64 { return o.Requests }) }),
+		counter("piecefs_origin_bytes_total", "Response body bytes received, by origin.", origin,
+			func(s *snapshot, e emitFunc) { s.eachOrigin(e, func(o fetch.OriginStats) int64 { return o.Bytes }) }),
+		counter("piecefs_origin_failures_total", "Attempts an origin failed in a way that benched it (5xx, refused, stalled, bytes that did not verify), by origin.", origin,
+			func(s *snapshot, e emitFunc) { s.eachOrigin(e, func(o fetch.OriginStats) int64 { return o.Failures }) }),
+		gauge("piecefs_origin_up", "1 if the next fetch may go to the origin, 0 while it is benched after failures.", origin,
+			func(s *snapshot, e emitFunc) {
+				s.eachOrigin(e, func(o fetch.OriginStats) int64 {
+					if o.Healthy {
+						return 1
+					}
+					return 0
+				})
+			}),
+		counter("piecefs_failovers_total", "Attempts sent to another origin than the attempt before them.", nil,
+			func(s *snapshot, e emitFunc) { e(s.fetch.Failovers) }),
 		counter("piecefs_fetches_total", "Fetches from the origin completed and verified: whole pieces, or runs of blocks fetched with one Range request.", []string{"kind"},
 			func(s *snapshot, e emitFunc) { e(s.fetch.Pieces, "piece"); e(s.fetch.Ranges, "range") }),
 		counter("piecefs_fetch_retries_total", "Failed attempts of a fetch that were tried again.", nil,

@@ -58,7 +58,11 @@ func scrape(t *testing.T, src metricSources, observe func(func(string, time.Dura
 
 func testSources(mem *cache.Cache[piece.Key]) metricSources {
 	return metricSources{
-		Fetch:  fixedFetch{Requests: 12, Pieces: 3, Ranges: 4, Bytes: 5000, Retries: 2, VerifyFailures: 1, InFlight: 1},
+		Fetch: fixedFetch{Requests: 12, Pieces: 3, Ranges: 4, Bytes: 5000, Retries: 2, VerifyFailures: 1, InFlight: 1, Failovers: 3,
+			Origins: []fetch.OriginStats{
+				{URL: "http://user:xxxxx@127.0.0.1:8080/models", Requests: 10, Bytes: 4000, Healthy: true},
+				{URL: "http://mirror.example/models", Requests: 2, Bytes: 1000, Failures: 2},
+			}},
 		Reads:  fixedReads{Reads: [3]int64{7, 2, 3}, Bytes: [3]int64{700, 200, 300}, ReadaheadFetches: 5, ReadaheadHits: 4},
 		Memory: mem,
 		Disk: fixedDisk{Bytes: 3 << 20, MaxBytes: 8 << 20, Pieces: 3, Partial: 2, PinnedBytes: 1 << 20, PinnedPieces: 1, Pins: 1,
@@ -84,8 +88,13 @@ func TestMetricsExposition(t *testing.T) {
 		`piecefs_read_bytes_total{tier="disk"} 200`,
 		`piecefs_readahead_fetches_total 5`,
 		`piecefs_readahead_hits_total 4`,
-		`piecefs_origin_requests_total 12`,
-		`piecefs_origin_bytes_total 5000`,
+		`piecefs_origin_requests_total{origin="http://user:xxxxx@127.0.0.1:8080/models"} 10`,
+		`piecefs_origin_requests_total{origin="http://mirror.example/models"} 2`,
+		`piecefs_origin_bytes_total{origin="http://mirror.example/models"} 1000`,
+		`piecefs_origin_failures_total{origin="http://mirror.example/models"} 2`,
+		`piecefs_origin_up{origin="http://mirror.example/models"} 0`,
+		`piecefs_origin_up{origin="http://user:xxxxx@127.0.0.1:8080/models"} 1`,
+		`piecefs_failovers_total 3`,
 		`piecefs_fetches_total{kind="piece"} 3`,
 		`piecefs_fetches_total{kind="range"} 4`,
 		`piecefs_fetch_retries_total 2`,

@@ -60,7 +60,19 @@ type mountStatus struct {
 		Retries        int64 `json:"retries"`
 		VerifyFailures int64 `json:"verifyFailures"`
 		InFlight       int64 `json:"inFlight"`
+		Failovers      int64 `json:"failovers"`
 	} `json:"fetch"`
+	// Origins are the origin and its mirrors, in the order of preference.
+	Origins []originStatus `json:"origins"`
+}
+
+// originStatus is what the mount has counted of one origin or mirror.
+type originStatus struct {
+	URL      string `json:"url"`
+	Requests int64  `json:"requests"`
+	Bytes    int64  `json:"bytes"`
+	Failures int64  `json:"failures"`
+	Up       bool   `json:"up"` // not benched: the next fetch may go to it
 }
 
 // statusReply answers `piecefs status`.
@@ -170,6 +182,16 @@ func printStatus(w io.Writer, mountpoint string, rep statusReply) {
 	f := m.Fetch
 	fmt.Fprintf(w, "  fetched:     %d pieces and %d block ranges, %s from the origin in %d requests (%d retries, %d in flight); verification failures: %d\n",
 		f.Pieces, f.Ranges, formatBytes(f.Bytes), f.Requests, f.Retries, f.InFlight, f.VerifyFailures)
+	if len(m.Origins) > 1 {
+		fmt.Fprintf(w, "  origins:     %d failovers\n", f.Failovers)
+		for _, o := range m.Origins {
+			state := "up"
+			if !o.Up {
+				state = "benched after failures"
+			}
+			fmt.Fprintf(w, "    %s: %s in %d requests, %d failures, %s\n", o.URL, formatBytes(o.Bytes), o.Requests, o.Failures, state)
+		}
+	}
 }
 
 func yesNo(b bool) string {
