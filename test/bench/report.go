@@ -96,6 +96,8 @@ func format(v float64, unit string) string {
 		return fmt.Sprintf("%.2f", v)
 	case "s":
 		return fmt.Sprintf("%.3f", v)
+	case "cores":
+		return fmt.Sprintf("%.2f", v)
 	}
 	return fmt.Sprintf("%.0f", v)
 }

@@ -24,7 +24,7 @@ func (b *bench) coldSuite(ctx context.Context, t *table, s system, c column) err
 // coldReads runs the cold measurements of the big file: sequential (with
 // seq), first byte, random.
 func (b *bench) coldReads(ctx context.Context, t *table, s system, c column, seq measurement) error {
-	if err := b.onMountRepeat(ctx, t.coldSeq, c, s, true, seq); err != nil {
+	if err := b.onMountRepeat(ctx, t.coldSeq, c, s, true, withCPU(t.coldCPU, c, seq)); err != nil {
 		return err
 	}
 	if err := b.ttfb(ctx, t.ttfb, c, s, bigName); err != nil {
@@ -80,7 +80,7 @@ func (b *bench) localSuite(ctx context.Context, t *table) error {
 		fn   measurement
 		drop bool
 	}{
-		{[]*row{t.coldSeq}, b.curlBig, true},
+		{[]*row{t.coldSeq}, withCPU(t.coldCPU, colBase, b.curlBig), true},
 		{[]*row{t.warmSeq}, b.readBig, true},
 		{[]*row{t.hotSeq}, b.rereadBig, false},
 		{[]*row{t.ttfbLocal}, firstByteNow(bigName), true},

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
 )
@@ -100,6 +101,7 @@ func (r *row) met() string {
 type table struct {
 	coldSeq, warmSeq, hotSeq, ceiling *row
 	diskWrite                         *row // the cold read beside the disk's durable write speed
+	coldCPU                           *row // cores busy during the cold reads and curl's
 	ttfb, ttfbHuge                    *row
 	ttfbLocal                         *row // not printed: the local disk's first byte, noted under ttfb
 	coldTar, warmTar, find            *row
@@ -143,6 +145,7 @@ func newTable(cfg config) *table {
 		hotSeq: &row{name: "seq re-read, hot", unit: "MiB/s", baseline: "page-cached local file",
 			conds: []cond{atLeast("≥ 0.5× baseline", colBase, 0.5)}},
 		ceiling:   &row{name: "seq read, warm vs FUSE ceiling", unit: "MiB/s", baseline: "go-fuse memory file"},
+		coldCPU:   &row{name: fmt.Sprintf("seq read, cold: busy cores of %d", runtime.NumCPU()), unit: "cores", baseline: "curl, keep-alive"},
 		diskWrite: &row{name: "seq read, cold vs durable disk write", unit: "MiB/s", baseline: "write+fsync 4 MiB files"},
 		ttfb: &row{name: "first byte after mount, " + formatSize(cfg.bigSize), unit: "ms", baseline: "1-byte range GET, keep-alive",
 			conds: []cond{atMostConst("≤ 5 ms", 5)}},
@@ -180,7 +183,7 @@ func newTable(cfg config) *table {
 
 // rows lists the rows in the order they are printed.
 func (t *table) rows() []*row {
-	rs := []*row{t.coldSeq, t.diskWrite, t.warmSeq, t.hotSeq, t.ceiling, t.ttfb}
+	rs := []*row{t.coldSeq, t.diskWrite, t.coldCPU, t.warmSeq, t.hotSeq, t.ceiling, t.ttfb}
 	if t.ttfbHuge != nil {
 		rs = append(rs, t.ttfbHuge)
 	}
