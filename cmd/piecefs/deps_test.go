@@ -19,6 +19,7 @@ func TestDependencyDirection(t *testing.T) {
 		"origin":  {"cache", "store", "fetch", "piece", "fs", "publish", "cmd"},
 		"publish": {"cache", "store", "fetch", "piece", "fs", "origin", "cmd"},
 		"image":   {"cache", "store", "fetch", "piece", "fs", "origin", "cmd"},
+		"s3":      {}, // no piecefs package at all: see below
 	}
 	for pkg, bad := range forbidden {
 		out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", mod+pkg).Output()
@@ -31,6 +32,9 @@ func TestDependencyDirection(t *testing.T) {
 				if d == mod+b || strings.HasPrefix(d, mod+b+"/") {
 					t.Errorf("%s imports %s", pkg, d)
 				}
+			}
+			if pkg == "s3" && strings.HasPrefix(d, mod) && d != mod+"s3" {
+				t.Errorf("s3 must import no piecefs package; it imports %s", d)
 			}
 			if pkg == "meta" && !strings.HasPrefix(d, mod) {
 				t.Errorf("meta must use the standard library only; it imports %s", d)
