@@ -30,12 +30,15 @@
 // is that of the empty body, sent as x-amz-content-sha256, and every header
 // set before the transport, Range included, is signed. Signed requests
 // carry an Authorization header, so shared HTTP caches on the way do not
-// store their responses.
+// store their responses (unless an object was uploaded with a public
+// Cache-Control: RFC 9111, section 3.5).
 //
 // # Errors
 //
-// A 401 or 403 answer is not returned as a response: the transport closes
-// its body and returns an [*AccessError] that names the origin, says
+// A 401 or 403 answer, or a 400 whose code refuses the credentials
+// (ExpiredToken, InvalidToken), is not returned as a response: the
+// transport closes its body and returns an [*AccessError] that names the
+// origin, says
 // whether credentials were missing or which ones were refused, and quotes
 // S3's error code and message. Its Permanent method returns true, so the
 // fetcher does not retry what another attempt would only repeat. An answer

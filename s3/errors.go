@@ -12,7 +12,8 @@ import (
 // found; tests and users can look for it.
 const noCredentials = "no AWS credentials found (environment, shared config, instance role)"
 
-// AccessError is a 401 or 403 answer to a request for the origin. Another
+// AccessError is a 401 or 403 answer to a request for the origin, or a 400
+// whose code refuses the credentials (ExpiredToken, InvalidToken). Another
 // attempt would only repeat it, so Permanent returns true.
 type AccessError struct {
 	Origin  string // the s3:// URL
@@ -73,19 +74,23 @@ const maxErrorBody = 64 << 10
 type s3Error struct {
 	Code    string `xml:"Code"`
 	Message string `xml:"Message"`
-	Region  string `xml:"Region"`
 }
 
-// readError reads and closes an error answer's body; a body that is not
-// S3's XML gives the zero s3Error.
+// readError reads and closes an error answer's body.
 func readError(resp *http.Response) s3Error {
 	defer resp.Body.Close()
-	var e s3Error
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	if err != nil || len(b) == 0 {
-		return e
+	if err != nil {
+		return s3Error{}
 	}
-	if xml.Unmarshal(b, &e) != nil {
+	return parseError(b)
+}
+
+// parseError parses S3's XML error body; anything else gives the zero
+// s3Error.
+func parseError(b []byte) s3Error {
+	var e s3Error
+	if len(b) == 0 || xml.Unmarshal(b, &e) != nil {
 		return s3Error{}
 	}
 	return e

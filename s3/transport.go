@@ -1,7 +1,9 @@
 package s3
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 
@@ -56,6 +58,28 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			resp.Body.Close()
 			return nil, &RegionError{Origin: t.origin, Region: t.region, Bucket: other}
 		}
+	}
+	if resp.StatusCode == http.StatusBadRequest {
+		return t.badRequest(resp, c)
+	}
+	return resp, nil
+}
+
+// credentialCodes are the codes of S3's 400 answers that refuse the
+// request's credentials rather than the request.
+var credentialCodes = map[string]bool{"ExpiredToken": true, "InvalidToken": true, "TokenRefreshRequired": true}
+
+// badRequest turns a 400 answer that refuses the credentials into an
+// *AccessError, and hands any other back with its body intact.
+func (t *transport) badRequest(resp *http.Response, c aws.Credentials) (*http.Response, error) {
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil {
+		return resp, nil
+	}
+	if e := parseError(body); credentialCodes[e.Code] {
+		return nil, &AccessError{Origin: t.origin, Status: resp.StatusCode, Code: e.Code, Message: e.Message, Source: c.Source, KeyID: c.AccessKeyID}
 	}
 	return resp, nil
 }

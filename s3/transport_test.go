@@ -183,3 +183,33 @@ func TestOpenErrors(t *testing.T) {
 		t.Errorf("Open with AWS_PROFILE=no-such-profile: %v; want an error naming the profile", err)
 	}
 }
+
+func TestTransportBadRequest(t *testing.T) {
+	expired := `<Error><Code>ExpiredToken</Code><Message>The provided token has expired.</Message></Error>`
+	other := `<Error><Code>InvalidArgument</Code><Message>no</Message></Error>`
+	for _, c := range []struct {
+		body    string
+		refused bool
+	}{{expired, true}, {other, false}, {"not xml", false}} {
+		s := serve(t, func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, c.body)
+		})
+		resp, err := client(static).Get(s.URL + "/x")
+		var e *AccessError
+		if c.refused {
+			if !errors.As(err, &e) || e.Code != "ExpiredToken" || !strings.Contains(err.Error(), "were refused") {
+				t.Errorf("400 %s: %v, want an *AccessError with ExpiredToken", c.body, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("400 %s: %v, want the response", c.body, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || string(b) != c.body {
+			t.Errorf("400 %s: got %s with body %q, want it as sent", c.body, resp.Status, b)
+		}
+	}
+}
