@@ -21,7 +21,8 @@ const s3FetchTimeout = 5 * time.Second
 // TestS3PrivateBucket publishes a small tree, uploads the output to a
 // private bucket of moto_server (authentication on) with boto3, and mounts
 // s3://BUCKET/PREFIX with --s3-endpoint: with the credentials in the
-// environment every file reads back byte-identical; without credentials,
+// environment every file reads back byte-identical, and so it does with
+// the bucket as the mirror of an origin that is down; without credentials,
 // or with a wrong secret, the mount fails within the fetch timeout and
 // says which.
 func TestS3PrivateBucket(t *testing.T) {
@@ -49,6 +50,16 @@ func TestS3PrivateBucket(t *testing.T) {
 		if stderr := string(m.Stderr()); !strings.Contains(stderr, "EnvConfigCredentials") {
 			t.Errorf("the mount's log does not say where its credentials came from:\n%s", tail(m.Stderr()))
 		}
+	})
+	t.Run("mirror", func(t *testing.T) {
+		ports, err := harness.FreePorts(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		down := harness.LoopbackURL(ports[0]) // nothing listens there
+		m := startS3Mount(t, down, moto.endpoint, awsEnv(t, moto.id, moto.secret), "--mirror", origin)
+		compareTrees(t, src, m.dir)
+		m.Stop(t)
 	})
 	t.Run("no credentials", func(t *testing.T) {
 		stderr := s3MountFails(t, origin, moto.endpoint, awsEnv(t, "", ""))
@@ -143,16 +154,17 @@ func readRange(t *testing.T, src, mnt string, off int64, n int) {
 	}
 }
 
-func s3MountArgs(origin, endpoint, mnt, cache string) []string {
-	return []string{"mount", "--cache", cache, "--fetch-timeout", s3FetchTimeout.String(), "--log-level", "info", "--s3-endpoint", endpoint, origin, mnt}
+func s3MountArgs(origin, endpoint, mnt, cache string, extra ...string) []string {
+	args := []string{"mount", "--cache", cache, "--fetch-timeout", s3FetchTimeout.String(), "--log-level", "info", "--s3-endpoint", endpoint}
+	return append(append(args, extra...), origin, mnt)
 }
 
-// startS3Mount mounts origin through endpoint with env added to the
-// environment, and waits until it is ready.
-func startS3Mount(t *testing.T, origin, endpoint string, env []string) *mount {
+// startS3Mount mounts origin with --s3-endpoint endpoint and extra flags,
+// env added to the environment, and waits until it is ready.
+func startS3Mount(t *testing.T, origin, endpoint string, env []string, extra ...string) *mount {
 	t.Helper()
 	mnt := newMountpoint(t)
-	c := harness.Command{Path: fx.bin, Args: s3MountArgs(origin, endpoint, mnt, t.TempDir()), Env: env}
+	c := harness.Command{Path: fx.bin, Args: s3MountArgs(origin, endpoint, mnt, t.TempDir(), extra...), Env: env}
 	hm, err := harness.StartMount(timeoutCtx(t, readyTimeout), c, mnt)
 	if err != nil {
 		t.Fatalf("piecefs mount %s: %v", origin, err)
