@@ -40,6 +40,9 @@ func (e *AccessError) Error() string {
 	case e.Code != "" || e.Message != "":
 		fmt.Fprintf(&b, ": S3 says %s", e.Code+e.Message)
 	}
+	if e.Code == "AccessDenied" && e.Source != "" {
+		b.WriteString(" (S3 says so for a missing object too when the credentials may not list the bucket: s3:ListBucket)")
+	}
 	return b.String()
 }
 

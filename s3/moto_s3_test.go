@@ -42,6 +42,13 @@ func TestMoto(t *testing.T) {
 			t.Errorf("GET with Range bytes=100-1099: %q…, want %q…", got[:min(len(got), 16)], content[100:116])
 		}
 	})
+	t.Run("missing object", func(t *testing.T) {
+		isolate(t, m.id, m.secret)
+		resp, err := do(open(t, url, m.endpoint), "tags/none", "")
+		if err != nil || resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET a missing object: %v, %v; want the 404 as a response", resp, err)
+		}
+	})
 	t.Run("shared credentials file", func(t *testing.T) {
 		isolate(t, "", "")
 		creds := fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", m.id, m.secret)

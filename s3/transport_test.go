@@ -79,7 +79,7 @@ func TestTransportRefused(t *testing.T) {
 		want   []string
 	}{
 		{"unsigned 403", 403, body, nil, []string{"s3://bucket/p: 403 Forbidden", noCredentials, "S3 says AccessDenied: Access Denied"}},
-		{"signed 403", 403, body, static, []string{"credentials from StaticCredentials (access key AKIDEXAMPLE) were refused", "AccessDenied"}},
+		{"signed 403", 403, body, static, []string{"credentials from StaticCredentials (access key AKIDEXAMPLE) were refused", "AccessDenied", "s3:ListBucket"}},
 		{"401 without a body", 401, "", static, []string{"401 Unauthorized", "were refused"}},
 		{"403 not XML", 403, "<html>forbidden</html>", nil, []string{noCredentials}},
 	}
