@@ -75,7 +75,7 @@ func Open(ctx context.Context, rawURL string, o Options) (Origin, error) {
 	if err != nil {
 		return Origin{}, fmt.Errorf("%s: %w", loc, err)
 	}
-	creds := resolve(ctx, cfg.Credentials, o.CredentialTimeout, log.WithFields(logrus.Fields{"origin": loc.String(), "region": region}))
+	creds := resolve(ctx, cfg.Credentials, o.CredentialTimeout, log.WithFields(logrus.Fields{"origin": loc.String(), "url": base, "region": region}))
 	rt := o.Transport
 	if rt == nil {
 		rt = defaultTransport()
@@ -96,7 +96,7 @@ func loadConfig(ctx context.Context, region string) (aws.Config, error) {
 // when none were found.
 func resolve(ctx context.Context, p aws.CredentialsProvider, timeout time.Duration, log logrus.FieldLogger) aws.CredentialsProvider {
 	if p == nil {
-		log.Warn("no AWS credentials found (environment, shared config, instance role); requests go unsigned")
+		log.Warn(noCredentials + "; requests go unsigned")
 		return nil
 	}
 	if _, ok := p.(*aws.CredentialsCache); !ok {
@@ -112,7 +112,7 @@ func resolve(ctx context.Context, p aws.CredentialsProvider, timeout time.Durati
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("gave up after %v: %w", timeout, err)
 		}
-		log.WithError(err).Warn("no AWS credentials found (environment, shared config, instance role); requests go unsigned")
+		log.WithError(err).Warn(noCredentials + "; requests go unsigned")
 		return nil
 	}
 	if c.Source == "" {
