@@ -20,6 +20,9 @@ type Options struct {
 	// pooled keep-alive client that honours HTTP_PROXY, HTTPS_PROXY and
 	// NO_PROXY (see NewClient).
 	Client *http.Client
+	// Name names the origin New was given in logs, errors, Stats and
+	// metrics, as Origin.Name does a mirror.
+	Name string
 	// Mirrors are further places holding the same publication, tried after
 	// the origin in the order given when it fails (see the package doc's
 	// "Origins and mirrors"). Everything fetched from a mirror is verified
@@ -58,6 +61,10 @@ type Options struct {
 type Origin struct {
 	URL    string
 	Client *http.Client
+	// Name is how logs, errors, Stats and metrics name the origin; "" means
+	// URL, any password redacted. An s3:// origin is named by its s3:// URL
+	// rather than by the endpoint it is reached at.
+	Name string
 }
 
 // Fetcher fetches verified pieces, manifests and tags from one origin. It is
@@ -85,7 +92,7 @@ type Fetcher struct {
 // New returns a Fetcher for the origin at base URL origin, an http or https
 // URL that may carry a path prefix (http://host:8080/models/x).
 func New(origin string, opts Options) (*Fetcher, error) {
-	sources, err := newSources(origin, opts.Client, opts.Mirrors)
+	sources, err := newSources(origin, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -41,8 +41,9 @@ func (s *source) url(rel string) string { return s.base + "/" + rel }
 
 // newSources makes the fetcher's sources: the origin first, then the
 // mirrors, in the order given.
-func newSources(origin string, client *http.Client, mirrors []Origin) ([]*source, error) {
-	all := append([]Origin{{URL: origin, Client: client}}, mirrors...)
+func newSources(origin string, opts Options) ([]*source, error) {
+	client := opts.Client
+	all := append([]Origin{{URL: origin, Client: client, Name: opts.Name}}, opts.Mirrors...)
 	var shared *http.Client // NewClient's, for every source without one
 	out := make([]*source, 0, len(all))
 	seen := make(map[string]bool, len(all))
@@ -59,6 +60,9 @@ func newSources(origin string, client *http.Client, mirrors []Origin) ([]*source
 		}
 		seen[base] = true
 		s := &source{name: redact(base), base: base, client: o.Client}
+		if o.Name != "" {
+			s.name = redact(o.Name)
+		}
 		if s.client == nil {
 			s.client = client
 		}

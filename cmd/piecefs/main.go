@@ -114,11 +114,21 @@ func usage(w io.Writer) {
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
+	fmt.Fprintln(w, "\n"+originHelp)
 	fmt.Fprintln(w, "\nRun 'piecefs COMMAND --help' for a command's flags.")
 }
 
+// originHelp says what an ORIGIN_URL may be.
+const originHelp = "ORIGIN_URL is where a published directory is read from: an http:// or https:// base URL\n" +
+	"(any static server, CDN or HTTP cache), or s3://BUCKET/PREFIX, read with signed requests and\n" +
+	"the AWS credential chain (environment, shared config files, instance role)."
+
 func commandUsage(w io.Writer, c command, fs *flag.FlagSet) {
-	fmt.Fprintf(w, "Usage: piecefs %s [flags] %s\n\n%s.\n\nFlags:\n", c.name, c.args, upperFirst(c.summary))
+	fmt.Fprintf(w, "Usage: piecefs %s [flags] %s\n\n%s.\n", c.name, c.args, upperFirst(c.summary))
+	if strings.Contains(c.args, "ORIGIN_URL") {
+		fmt.Fprintln(w, "\n"+originHelp)
+	}
+	fmt.Fprintln(w, "\nFlags:")
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 }

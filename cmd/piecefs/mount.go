@@ -40,6 +40,7 @@ type mountConfig struct {
 	metricsAddr        string
 	record             string // --record: where to write the read record at unmount
 	prefetchRate       int64  // bytes a second of the published prefetch list's replay; 0 turns it off
+	origins            originFlags
 }
 
 func setupMount(fs *flag.FlagSet) func([]string) error {
@@ -62,6 +63,7 @@ func setupMount(fs *flag.FlagSet) func([]string) error {
 	fs.StringVar(&c.record, "record", "", "at unmount, write to this file the ranges of files read, in the order first read (a start-up prefetch list for publish --prefetch)")
 	prefetchRate := sizeFlag(defaultPrefetchRate)
 	fs.Var(&prefetchRate, "prefetch-rate", "bytes a second at which a published start-up prefetch list is fetched in the background; 0 turns it off")
+	c.origins.register(fs)
 	newLog := logFlags(fs)
 	return func(args []string) error {
 		if err := wantArgs(args, "ORIGIN_URL", "MOUNTPOINT"); err != nil {
@@ -138,10 +140,14 @@ func mount(c mountConfig, log *logrus.Logger) error {
 		return err
 	}
 	defer closeLogged(log, "cache", st.Close)
-	f, err := fetch.New(c.origin, fetch.Options{
+	url, opts, err := c.origins.fetchOptions(context.Background(), c.origin, fetch.Options{
 		Sink: fetch.Adapt(st), Timeout: c.fetchTimeout, Attempts: c.attempts, StallTimeout: c.stallTimeout,
 		Log: log.WithField("component", "fetch"), Observe: metrics.observer(),
-	})
+	}, log)
+	if err != nil {
+		return err
+	}
+	f, err := fetch.New(url, opts)
 	if err != nil {
 		return usageError{err.Error()}
 	}

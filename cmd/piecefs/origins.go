@@ -32,6 +32,22 @@ func (o *originFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.s3Region, "s3-region", "", "AWS region `NAME` of s3:// origins; default the AWS configuration's (AWS_REGION, ~/.aws/config), else "+s3.DefaultRegion)
 }
 
+// given reports whether any of the flags was set.
+func (o *originFlags) given() bool {
+	return len(o.mirrors) > 0 || o.s3Endpoint != "" || o.s3Region != ""
+}
+
+// fetchOptions opens the origin primary and the mirrors into the fields of
+// fetch.Options that say where to fetch from, on top of base.
+func (o *originFlags) fetchOptions(ctx context.Context, primary string, base fetch.Options, log logrus.FieldLogger) (string, fetch.Options, error) {
+	origin, mirrors, err := o.open(ctx, primary, log)
+	if err != nil {
+		return "", base, err
+	}
+	base.Client, base.Name, base.Mirrors = origin.Client, origin.Name, mirrors
+	return origin.URL, base, nil
+}
+
 // open returns the origin primary and the mirrors. An http(s) URL is
 // passed through with a nil Client (the fetcher's own); an s3:// URL is
 // opened with s3.Open, which resolves credentials and brings a client that
@@ -64,7 +80,7 @@ func (o *originFlags) openOne(ctx context.Context, raw string, log logrus.FieldL
 	if err != nil {
 		return fetch.Origin{}, err
 	}
-	return fetch.Origin{URL: so.URL, Client: so.Client}, nil
+	return fetch.Origin{URL: so.URL, Client: so.Client, Name: raw}, nil
 }
 
 // isS3 reports whether raw is an s3:// URL (the scheme in any case).

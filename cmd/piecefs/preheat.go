@@ -28,6 +28,7 @@ type offlineFlags struct {
 	digest    *string
 	diskCache sizeFlag
 	timeout   *time.Duration
+	origins   *originFlags // preheat's: --mirror, --s3-endpoint, --s3-region
 }
 
 func addOfflineFlags(fs *flag.FlagSet) *offlineFlags {
@@ -45,6 +46,8 @@ func setupPreheat(fs *flag.FlagSet) func([]string) error {
 	jobs := fs.Int("jobs", piece.DefaultPreheatJobs, "pieces fetched at once")
 	asJSON := fs.Bool("json", false, "print the summary as JSON instead of a line")
 	off := addOfflineFlags(fs)
+	off.origins = &originFlags{}
+	off.origins.register(fs)
 	newLog := logFlags(fs)
 	return func(args []string) error {
 		if *jobs <= 0 || *jobs > 256 {
@@ -74,6 +77,9 @@ func setupPreheat(fs *flag.FlagSet) func([]string) error {
 		} else {
 			if len(args) == 0 {
 				return usageError{"preheat needs at least one PATH inside a piecefs mount (or --cache DIR ORIGIN_URL [PATH...])"}
+			}
+			if off.origins.given() {
+				return usageError{"--mirror, --s3-endpoint and --s3-region go with --cache; through a mount, the mount's own origins are used"}
 			}
 			var mnt *mountClient
 			mnt, req.Paths, err = findMountOf(args)
@@ -190,7 +196,11 @@ func withOffline(ctx context.Context, off *offlineFlags, origin string, log logr
 		c.digest = &d
 	}
 	err = withOfflineStore(off, log, func(st *store.Store) error {
-		f, err := fetch.New(origin, fetch.Options{Sink: fetch.Adapt(st), Timeout: c.fetchTimeout, Log: log.WithField("component", "fetch")})
+		url, opts, err := off.origins.fetchOptions(ctx, origin, fetch.Options{Sink: fetch.Adapt(st), Timeout: c.fetchTimeout, Log: log.WithField("component", "fetch")}, log)
+		if err != nil {
+			return err
+		}
+		f, err := fetch.New(url, opts)
 		if err != nil {
 			return usageError{err.Error()}
 		}

@@ -22,6 +22,8 @@ var errDamage = errors.New("damage found")
 func setupVerify(fs *flag.FlagSet) func([]string) error {
 	cacheDir := fs.String("cache", defaultCacheDir(), "cache directory to check")
 	fetchTimeout := fs.Duration("fetch-timeout", 30*time.Second, "with ORIGIN_URL: how long one refetch may take, retries included")
+	var origins originFlags
+	origins.register(fs)
 	newLog := logFlags(fs)
 	return func(args []string) error {
 		if len(args) > 1 {
@@ -40,10 +42,16 @@ func setupVerify(fs *flag.FlagSet) func([]string) error {
 		defer closeLogged(log, "cache", st.Close)
 		var f *fetch.Fetcher
 		if len(args) == 1 {
-			if f, err = fetch.New(args[0], fetch.Options{Sink: fetch.Adapt(st), Timeout: *fetchTimeout, Log: log}); err != nil {
+			url, opts, err := origins.fetchOptions(ctx, args[0], fetch.Options{Sink: fetch.Adapt(st), Timeout: *fetchTimeout, Log: log}, log)
+			if err != nil {
+				return err
+			}
+			if f, err = fetch.New(url, opts); err != nil {
 				return usageError{err.Error()}
 			}
 			defer closeLogged(log, "fetcher", f.Close)
+		} else if origins.given() {
+			return usageError{"--mirror, --s3-endpoint and --s3-region need ORIGIN_URL"}
 		}
 		return verify(ctx, st, f, os.Stdout)
 	}
