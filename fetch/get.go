@@ -19,13 +19,21 @@ const maxErrorBody = 4 << 10
 // The attempt fails with ErrStalled when nothing arrives for
 // Options.StallTimeout, before the headers or between body reads.
 func (f *Fetcher) get(ctx context.Context, src *source, rel string) (*http.Response, error) {
-	return f.send(ctx, src, rel, "")
+	return f.send(ctx, src, rel, "", false)
+}
+
+// getFresh is get for a mutable object (a tag): it asks every HTTP cache
+// on the way to revalidate its copy with the origin (Cache-Control:
+// no-cache), so that a shared cache cannot hand out a tag that has moved
+// on. Immutable objects are asked for without it, so caches serve them.
+func (f *Fetcher) getFresh(ctx context.Context, src *source, rel string) (*http.Response, error) {
+	return f.send(ctx, src, rel, "", true)
 }
 
 // send is get with a Range header when byteRange is not empty ("bytes=a-b");
 // then 206 Partial Content is accepted beside 200, and the caller checks
 // which it got.
-func (f *Fetcher) send(ctx context.Context, src *source, rel, byteRange string) (*http.Response, error) {
+func (f *Fetcher) send(ctx context.Context, src *source, rel, byteRange string, fresh bool) (*http.Response, error) {
 	ctx, w, stop := watch(ctx, f.opts.StallTimeout)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src.url(rel), nil)
 	if err != nil {
@@ -34,6 +42,9 @@ func (f *Fetcher) send(ctx context.Context, src *source, rel, byteRange string) 
 	}
 	if byteRange != "" {
 		req.Header.Set("Range", byteRange)
+	}
+	if fresh {
+		req.Header.Set("Cache-Control", "no-cache")
 	}
 	f.stats.requests.Add(1)
 	src.requests.Add(1)

@@ -29,7 +29,7 @@ func (f *Fetcher) Tag(ctx context.Context, name string) (meta.Digest, error) {
 }
 
 func (f *Fetcher) getTag(ctx context.Context, src *source, name string) (meta.Digest, error) {
-	resp, err := f.get(ctx, src, meta.TagPath(name))
+	resp, err := f.getFresh(ctx, src, meta.TagPath(name))
 	if err != nil {
 		return meta.Digest{}, err
 	}

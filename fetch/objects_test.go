@@ -203,3 +203,46 @@ func TestGrow(t *testing.T) {
 		}
 	}
 }
+
+// TestCacheHeaders: a tag is asked for with Cache-Control: no-cache, so that
+// a shared cache revalidates it; a piece, a manifest and a block range are
+// asked for without, at URLs with no query string, so that caches keep and
+// serve them.
+func TestCacheHeaders(t *testing.T) {
+	data := testData(10_000)
+	p := pieceOf(data)
+	m := []byte(`{"a":"manifest"}`)
+	md := meta.Sum(m)
+	got := make(chan *http.Request, 8)
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		got <- r
+		switch r.URL.Path {
+		case "/" + meta.TagPath("latest"):
+			w.Write([]byte(md.String()))
+		case "/" + meta.ManifestPath(md):
+			w.Write(m)
+		default:
+			serve(data)(w, r)
+		}
+	})
+	f := newFetcher(t, o.URL, Options{})
+	ctx := context.Background()
+	if _, err := f.Tag(ctx, "latest"); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-got; r.Header.Get("Cache-Control") != "no-cache" {
+		t.Errorf("tag request: Cache-Control %q, want no-cache", r.Header.Get("Cache-Control"))
+	}
+	if _, err := f.Manifest(ctx, md); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Piece(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		r := <-got
+		if cc := r.Header.Get("Cache-Control"); cc != "" || r.URL.RawQuery != "" {
+			t.Errorf("%s: Cache-Control %q, query %q; want neither", r.URL.Path, cc, r.URL.RawQuery)
+		}
+	}
+}

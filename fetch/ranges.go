@@ -281,7 +281,7 @@ func (f *Fetcher) getRange(ctx context.Context, src *source, s Span, table *tabl
 	if n < s.Piece.Size {
 		byteRange = fmt.Sprintf("bytes=%d-%d", off, off+n-1)
 	}
-	resp, err := f.send(ctx, src, meta.PiecePath(s.Piece.Digest), byteRange)
+	resp, err := f.send(ctx, src, meta.PiecePath(s.Piece.Digest), byteRange, false)
 	if err != nil {
 		return nil, err
 	}
