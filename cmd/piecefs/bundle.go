@@ -85,20 +85,40 @@ func bundle(ctx context.Context, mnt, dir string, o bundleOptions) error {
 	if err != nil {
 		return err
 	}
-	if im == nil && o.args == nil {
-		return fmt.Errorf("the publication mounted at %s has no image config (it was published from a directory, not imported from an OCI image): give the command to run after --", c.dir)
-	}
-	warnPlatform(im)
-	spec, err := mountSpec(c.dir, owner, im, o)
+	done, err := makeBundle(c.dir, owner, im, dir, o, func(msg string) {
+		fmt.Fprintf(os.Stderr, "piecefs bundle: warning: %s\n", msg)
+	})
 	if err != nil {
 		return err
 	}
-	return writeBundle(c.dir, dir, spec, o)
+	fmt.Println(done)
+	return nil
+}
+
+// makeBundle writes dir/config.json for a container of image im (nil: the
+// publication has none) whose root is the piecefs mount at mnt (absolute,
+// symlinks resolved, as in the mount table), mounted by uid owner; with
+// overlay it mounts dir/rootfs first. It is `piecefs bundle` and `piecefs
+// mount --bundle` both, so that the two write the same bundle; they differ
+// only in where im comes from (the control socket, or the manifest in
+// memory) and in where warnings and the returned line saying how to run
+// the container go (stderr and stdout, or the mount's log, whose stdout
+// is its ready line).
+func makeBundle(mnt string, owner int, im *meta.Image, dir string, o bundleOptions, warn func(string)) (string, error) {
+	if im == nil && o.args == nil {
+		return "", fmt.Errorf("the publication mounted at %s has no image config (it was published from a directory, not imported from an OCI image): give the command to run after --", mnt)
+	}
+	warnPlatform(im, warn)
+	spec, err := mountSpec(mnt, owner, im, o, warn)
+	if err != nil {
+		return "", err
+	}
+	return writeBundle(mnt, dir, spec, o)
 }
 
 // mountSpec is bundleSpec for the mount at dir, mounted by uid owner; for
 // a read-only root it checks what runc will need of the mount.
-func mountSpec(dir string, owner int, im *meta.Image, o bundleOptions) (*specs.Spec, error) {
+func mountSpec(dir string, owner int, im *meta.Image, o bundleOptions, warn func(string)) (*specs.Spec, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, err
@@ -109,22 +129,23 @@ func mountSpec(dir string, owner int, im *meta.Image, o bundleOptions) (*specs.S
 		return spec, err
 	}
 	if uid := spec.Process.User.UID; int(uid) != owner && !mountHasOption(dir, "allow_other") {
-		fmt.Fprintf(os.Stderr, "piecefs bundle: warning: the container runs as uid %d but %s was mounted without --allow-other, so only the mounting user may read it\n", uid, dir)
+		warn(fmt.Sprintf("the container runs as uid %d but %s was mounted without --allow-other, so only the mounting user may read it", uid, dir))
 	}
 	return spec, checkMountpoints(root, spec)
 }
 
 // writeBundle writes spec into dir, making dir/rootfs an overlay of the
-// mount at mnt first when asked to, and says how to run it.
-func writeBundle(mnt, dir string, spec *specs.Spec, o bundleOptions) error {
+// mount at mnt first when asked to, and returns a line that says how to
+// run it.
+func writeBundle(mnt, dir string, spec *specs.Spec, o bundleOptions) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+		return "", err
 	}
 	how := mnt + ", read-only"
 	if o.writable == writableOverlay {
 		rootfs, err := mountOverlay(mnt, dir)
 		if err != nil {
-			return err
+			return "", err
 		}
 		spec.Root = &specs.Root{Path: rootfs}
 		how = fmt.Sprintf("%s, an overlay of %s writing into %s (umount it when done)", rootfs, mnt, filepath.Join(filepath.Dir(rootfs), "upper"))
@@ -133,10 +154,9 @@ func writeBundle(mnt, dir string, spec *specs.Spec, o bundleOptions) error {
 		if o.writable == writableOverlay {
 			_ = unix.Unmount(spec.Root.Path, 0)
 		}
-		return err
+		return "", err
 	}
-	fmt.Printf("wrote %s: root %s; run it: runc run -b %s %s\n", filepath.Join(dir, "config.json"), how, dir, o.name)
-	return nil
+	return fmt.Sprintf("wrote %s: root %s; run it: runc run -b %s %s", filepath.Join(dir, "config.json"), how, dir, o.name), nil
 }
 
 // checkMountpoints checks that the directories runc mounts on at the top of
@@ -223,12 +243,12 @@ func (c *controlServer) handleImage(w http.ResponseWriter, _ *http.Request) {
 }
 
 // warnPlatform warns when the image was built for another platform.
-func warnPlatform(im *meta.Image) {
+func warnPlatform(im *meta.Image, warn func(string)) {
 	if im == nil {
 		return
 	}
 	if (im.OS != "" && im.OS != runtime.GOOS) || (im.Architecture != "" && im.Architecture != runtime.GOARCH) {
-		fmt.Fprintf(os.Stderr, "piecefs bundle: warning: the image is for %s/%s, this machine is %s/%s\n", im.OS, im.Architecture, runtime.GOOS, runtime.GOARCH)
+		warn(fmt.Sprintf("the image is for %s/%s, this machine is %s/%s", im.OS, im.Architecture, runtime.GOOS, runtime.GOARCH))
 	}
 }
 

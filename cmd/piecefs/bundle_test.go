@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"testing/fstest"
 
@@ -374,4 +376,119 @@ func unixClient(sock string) *mountClient {
 			return d.DialContext(ctx, "unix", sock)
 		},
 	}}}
+}
+
+// TestMountBundleUsage: mount's --bundle-* flags and a command after --
+// need --bundle, and a bad --bundle-rootfs-writable is a usage error, all
+// before anything is mounted.
+func TestMountBundleUsage(t *testing.T) {
+	for args, want := range map[string]string{
+		"--bundle-name x http://o /mnt":                          "--bundle-name without --bundle",
+		"--bundle-rootfs-writable overlay http://o /mnt":         "--bundle-rootfs-writable without --bundle",
+		"http://o /mnt -- /bin/true":                             "a command after -- without --bundle",
+		"--bundle /b http://o /mnt --":                           "no command after --",
+		"--bundle /b --bundle-rootfs-writable tmpfs http://o /m": `--bundle-rootfs-writable "tmpfs": want none or overlay`,
+		"--bundle /b http://o /mnt extra":                        "want 2 arguments",
+	} {
+		var stdout, stderr strings.Builder
+		if code := run(append([]string{"mount"}, strings.Fields(args)...), &stdout, &stderr); code != exitUsage || !strings.Contains(stderr.String(), want) {
+			t.Errorf("piecefs mount %s: status %d, stderr %q; want %d and %q", args, code, stderr.String(), exitUsage, want)
+		}
+	}
+}
+
+// TestMountBundleParseArgs: the command after -- is taken off the
+// arguments into the bundle's options.
+func TestMountBundleParseArgs(t *testing.T) {
+	fs := flag.NewFlagSet("mount", flag.ContinueOnError)
+	var b mountBundle
+	b.register(fs)
+	if err := fs.Parse([]string{"--bundle", "/b", "--bundle-name", "box", "http://o", "/mnt", "--", "/bin/sh", "-c", "id"}); err != nil {
+		t.Fatal(err)
+	}
+	args, err := b.parseArgs(fs, fs.Args())
+	if err != nil || !slices.Equal(args, []string{"http://o", "/mnt"}) {
+		t.Fatalf("args %q, %v; want ORIGIN_URL MOUNTPOINT", args, err)
+	}
+	if want := []string{"/bin/sh", "-c", "id"}; b.dir != "/b" || b.opts.name != "box" || b.opts.writable != writableNone || !slices.Equal(b.opts.args, want) {
+		t.Errorf("bundle %+v, want /b, box, none, %q", b, want)
+	}
+}
+
+// TestMountBundleWrite writes the bundle of a directory standing in for
+// the mount (makeBundle needs no FUSE): the same config.json as bundle's
+// spec for that root, the root absolute though the mountpoint was given
+// relative, the line about it in the log; nothing without --bundle; and a
+// publication without an image config needs a command.
+func TestMountBundleWrite(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"etc", "proc", "dev", "sys", "srv"} {
+		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, f := range bundleRootfs {
+		if err := os.WriteFile(filepath.Join(root, name), f.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Chdir(filepath.Dir(root))
+	log, logged := bundleTestLog()
+	sigs := make(chan os.Signal, 2)
+	if got, err := (&mountBundle{}).write(nil, "x", sigs, log); got != sigs || err != nil {
+		t.Errorf("without --bundle: %v, %v; want sigs itself and no error", got, err)
+	}
+	im := &meta.Image{Cmd: []string{"serve"}, WorkingDir: "/srv", User: "app"}
+	dir := filepath.Join(t.TempDir(), "b")
+	b := &mountBundle{dir: dir, opts: bundleOptions{writable: writableNone, name: "box"}}
+	if got, err := b.write(im, filepath.Base(root), sigs, log); got != sigs || err != nil {
+		t.Fatalf("write: %v, %v", got, err)
+	}
+	real, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := bundleSpec(im, real, b.opts, os.DirFS(root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got specs.Spec
+	if data, err := os.ReadFile(filepath.Join(dir, "config.json")); err != nil || json.Unmarshal(data, &got) != nil {
+		t.Fatalf("config.json: %s, %v", data, err)
+	}
+	if !reflect.DeepEqual(&got, want) {
+		t.Errorf("config.json %+v,\nwant bundle's %+v", got, want)
+	}
+	if want := "run it: runc run -b " + dir + " box"; !strings.Contains(logged.String(), want) {
+		t.Errorf("log %q, want %q in it", logged, want)
+	}
+	if _, err := b.write(nil, root, sigs, log); err == nil || !strings.Contains(err.Error(), "has no image config") {
+		t.Errorf("without an image config: %v", err)
+	}
+}
+
+// TestOverlayFirst: signals are passed on in order, the first after the
+// overlay's unmount was tried (here nothing is mounted, which is quiet).
+func TestOverlayFirst(t *testing.T) {
+	log, logged := bundleTestLog()
+	sigs := make(chan os.Signal, 2)
+	out := overlayFirst(sigs, t.TempDir(), log)
+	sigs <- syscall.SIGTERM
+	sigs <- os.Interrupt
+	for _, want := range []os.Signal{syscall.SIGTERM, os.Interrupt} {
+		if got := <-out; got != want {
+			t.Errorf("signal %v, want %v", got, want)
+		}
+	}
+	if strings.Contains(logged.String(), "level=error") {
+		t.Errorf("an overlay not mounted logged an error: %s", logged)
+	}
+}
+
+// bundleTestLog is a logger at info into a buffer.
+func bundleTestLog() (*logrus.Logger, *strings.Builder) {
+	var b strings.Builder
+	log := logrus.New()
+	log.SetOutput(&b)
+	return log, &b
 }

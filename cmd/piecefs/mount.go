@@ -41,6 +41,7 @@ type mountConfig struct {
 	record             string // --record: where to write the read record at unmount
 	prefetchRate       int64  // bytes a second of the published prefetch list's replay; 0 turns it off
 	origins            originFlags
+	bundle             mountBundle // --bundle: the container bundle written before the ready line
 }
 
 func setupMount(fs *flag.FlagSet) func([]string) error {
@@ -64,8 +65,13 @@ func setupMount(fs *flag.FlagSet) func([]string) error {
 	prefetchRate := sizeFlag(defaultPrefetchRate)
 	fs.Var(&prefetchRate, "prefetch-rate", "bytes a second at which a published start-up prefetch list is fetched in the background; 0 turns it off")
 	c.origins.register(fs)
+	c.bundle.register(fs)
 	newLog := logFlags(fs)
 	return func(args []string) error {
+		args, err := c.bundle.parseArgs(fs, args)
+		if err != nil {
+			return err
+		}
 		if err := wantArgs(args, "ORIGIN_URL", "MOUNTPOINT"); err != nil {
 			return err
 		}
@@ -202,6 +208,10 @@ func mount(c mountConfig, log *logrus.Logger) error {
 	go limit.follow(stopLimit)
 	stopMetrics := metrics.serve(metricSources{Fetch: f, Reads: r, Memory: mc, Disk: st, Manifest: d.String(), Origin: c.origin})
 	defer stopMetrics()
+	if sigs, err = c.bundle.write(m.Image, c.mountpoint, sigs, log); err != nil {
+		unmount(srv, c.mountpoint, log)
+		return err
+	}
 	fmt.Printf("mounted %s at %s\n", d, c.mountpoint)
 	log.WithFields(logrus.Fields{"manifest": d, "origin": c.origin, "entries": len(m.Entries)}).Info("mounted")
 	stopPrefetch := startPrefetch(m, f, r, c.prefetchRate, c.memoryCache/2, log.WithField("component", "prefetch"))

@@ -35,7 +35,7 @@ type ctrBench struct {
 	image  string // the OCI image as piecefs import takes it, DIR:REF
 	out    string // the publication
 	record string // the prefetch list the recording start wrote
-	spec   []byte // config.json of a piecefs bundle, for the local runs
+	spec   []byte // config.json of a mount's --bundle, for the local runs
 	runc   string
 	relay  *relay
 	info   ctrInfo

@@ -14,9 +14,10 @@ import (
 	"github.com/piecefs/piecefs/internal/harness"
 )
 
-// One container start: a fresh `piecefs mount`, `piecefs bundle` of it,
-// `runc run` of the bundle, and the Python program's line read from runc's
-// stdout; or, for the local baseline, runc alone on the root file system.
+// One container start: a fresh `piecefs mount --bundle DIR -- PROGRAM`,
+// which writes the bundle before its ready line, `runc run` of the bundle,
+// and the Python program's line read from runc's stdout; or, for the local
+// baseline, runc alone on the root file system.
 
 // ctrProgram is the container's command: Python starts, imports a few
 // modules of its standard library, lists one directory and prints a line.
@@ -34,8 +35,8 @@ const ctrSettleLimit = time.Minute
 const ctrTimeout = 2 * time.Minute
 
 // ctrMount is a piecefs mount of the container mode: like piecefsMount,
-// with the log at info (the prefetch's summary is an info line) and extra
-// flags (--record).
+// with the log at info (the prefetch's summary is an info line), extra
+// flags (--record), and --bundle.
 type ctrMount struct {
 	c     *ctrBench
 	url   string // the origin or the relay
@@ -49,17 +50,21 @@ type ctrMount struct {
 	atReady int64
 }
 
-// start mounts afresh, emptying the cache first when cold, with the page
-// cache dropped just before the process starts.
-func (s *ctrMount) start(ctx context.Context, cold bool) (*mount, error) {
+// start mounts afresh with the bundle written into bundle, emptying the
+// cache first when cold, with the page cache dropped just before the
+// process starts.
+func (s *ctrMount) start(ctx context.Context, bundle string, cold bool) (*mount, error) {
+	if err := os.RemoveAll(bundle); err != nil {
+		return nil, err
+	}
 	if err := prepare(s.cache, s.mnt, cold); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
 	args := []string{"mount", "--cache", s.cache, "--memory-cache", strconv.FormatInt(s.c.cfg.memoryCache, 10),
-		"--tag", s.tag, "--log-level", "info"}
-	args = append(append(args, s.extra...), s.url, s.mnt)
+		"--tag", s.tag, "--log-level", "info", "--bundle", bundle}
+	args = append(append(append(args, s.extra...), s.url, s.mnt, "--"), ctrProgram...)
 	hm, err := harness.StartMount(ctx, harness.Command{Path: s.c.bin, Args: args}, s.mnt)
 	if err != nil {
 		return nil, fmt.Errorf("piecefs mount: %w", err)
@@ -71,30 +76,24 @@ func (s *ctrMount) start(ctx context.Context, cold bool) (*mount, error) {
 }
 
 // startTimes are one start's moments, measured from when the mount process
-// started (or, local, when runc did).
+// started (or, local, when runc did). The ready line comes once the bundle
+// is written (mount --bundle).
 type startTimes struct {
-	ready, bundled, output time.Duration
-	runc                   time.Duration // from runc's start to the output
+	ready, output time.Duration
+	runc          time.Duration // from runc's start to the output
 }
 
 // startOn makes one start on a fresh mount of s and returns its times,
 // with the mount still running (the caller stops it: the record is written
 // then, and the count of the origin's bytes waits for quiet first).
 func (c *ctrBench) startOn(ctx context.Context, s *ctrMount, cold bool) (startTimes, *mount, error) {
-	m, err := s.start(ctx, cold)
+	bundle := filepath.Join(c.tmp, "bundle")
+	m, err := s.start(ctx, bundle, cold)
 	if err != nil {
 		return startTimes{}, nil, err
 	}
 	t0 := m.StartTime()
 	st := startTimes{ready: m.Ready.Sub(t0)}
-	bundle := filepath.Join(c.tmp, "bundle")
-	if err := os.RemoveAll(bundle); err != nil {
-		return st, m, err
-	}
-	if _, err := output(ctx, c.bin, append([]string{"bundle", m.Dir, bundle, "--"}, ctrProgram...)...); err != nil {
-		return st, m, err
-	}
-	st.bundled = time.Since(t0)
 	if c.spec == nil {
 		if c.spec, err = os.ReadFile(filepath.Join(bundle, "config.json")); err != nil {
 			return st, m, err
@@ -106,7 +105,7 @@ func (c *ctrBench) startOn(ctx context.Context, s *ctrMount, cold bool) (startTi
 }
 
 // startLocal makes one start of the local baseline: runc on the root file
-// system itself, with the spec piecefs bundle wrote but that root, the
+// system itself, with the spec piecefs mount --bundle wrote but that root, the
 // page cache dropped first.
 func (c *ctrBench) startLocal(ctx context.Context) (startTimes, error) {
 	bundle := filepath.Join(c.tmp, "bundle-local")

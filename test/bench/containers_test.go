@@ -21,7 +21,7 @@ func TestCtrTable(t *testing.T) {
 	tb.cold.bytes.samples[colPiecefs] = []float64{25, 25, 26}           // 2.5× what the start read
 	tb.prefetch.bytes.samples[colPiecefs] = []float64{19, 20, 21}       // 2×
 	tb.warm.bytes.samples[colPiecefs] = []float64{0, 0, 0}
-	tb.cold.times = []startTimes{{ready: 150 * time.Millisecond, bundled: 180 * time.Millisecond, output: 900 * time.Millisecond, runc: 700 * time.Millisecond}}
+	tb.cold.times = []startTimes{{ready: 150 * time.Millisecond, output: 900 * time.Millisecond, runc: 700 * time.Millisecond}}
 	tb.cold.ready, tb.cold.out = []float64{1.25}, []float64{24}
 	tb.finish(ctrInfo{imageBytes: 200 << 20, manifest: 1 << 20, readBytes: 10 << 20})
 
@@ -43,7 +43,7 @@ func TestCtrTable(t *testing.T) {
 	if got := len(tb.rows()); got != 6 {
 		t.Errorf("%d rows, want 6", got)
 	}
-	for _, want := range []string{"ready line 0.150 s", "bundle written 0.180 s", "output 0.900 s", "runc to output 0.700 s"} {
+	for _, want := range []string{"ready line (bundle written) 0.150 s", "output 0.900 s", "runc to output 0.700 s"} {
 		if !strings.Contains(tb.cold.start.note, want) {
 			t.Errorf("cold start note %q lacks %q", tb.cold.start.note, want)
 		}
@@ -79,7 +79,7 @@ func TestCtrTableUnmeasured(t *testing.T) {
 	}
 }
 
-// TestWithRoot: the local runs take piecefs bundle's spec with another
+// TestWithRoot: the local runs take piecefs mount --bundle's spec with another
 // root and nothing else changed.
 func TestWithRoot(t *testing.T) {
 	spec := []byte(`{"ociVersion":"1.0.2","root":{"path":"/mnt/x","readonly":true},"process":{"args":["/usr/bin/python3"]}}`)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/piecefs/piecefs/internal/harness"
 	"github.com/piecefs/piecefs/meta"
 	"github.com/piecefs/piecefs/origin"
 )
@@ -166,4 +167,24 @@ func bundleMust(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// startBundleMount is startMount with `--bundle bundle` among extra and
+// cmd, when given, after "--": a mount that writes its container's bundle
+// before its ready line.
+func startBundleMount(t *testing.T, origin, bundle string, extra, cmd []string) *mount {
+	t.Helper()
+	requireFUSE(t)
+	mnt := newMountpoint(t)
+	args := mountArgs(origin, mnt, t.TempDir(), append([]string{"--bundle", bundle}, extra...))
+	if cmd != nil {
+		args = append(append(args, "--"), cmd...)
+	}
+	hm, err := harness.StartMount(timeoutCtx(t, readyTimeout), harness.Command{Path: fx.bin, Args: args}, mnt)
+	if err != nil {
+		t.Fatalf("piecefs %s: %v", strings.Join(args, " "), err)
+	}
+	m := &mount{proc: &proc{hm.Process}, dir: mnt, digest: hm.Digest}
+	t.Cleanup(func() { m.cleanup(t) })
+	return m
 }

@@ -163,3 +163,72 @@ func TestBundleRunc(t *testing.T) {
 		}
 	})
 }
+
+// TestBundleMount starts containers the short way, `piecefs mount --bundle
+// DIR` then runc at once: the bundle is there at the ready line, the same
+// config.json `piecefs bundle` writes of that mount, and runs the image's
+// command; with an overlay and a command after --, the container writes
+// into the bundle and SIGTERM unmounts the overlay before the mount, which
+// then exits cleanly. A publication without an image config and no command
+// fails the mount, which leaves nothing mounted.
+func TestBundleMount(t *testing.T) {
+	busybox := requireContainers(t)
+	out := t.TempDir()
+	if _, err := publish(fx.bin, makeBundleRootfs(t, busybox), out); err != nil {
+		t.Fatal(err)
+	}
+	putImage(t, out, "image", bundleImage)
+	origin := startServeOrigin(t, out)
+
+	t.Run("image command", func(t *testing.T) {
+		bundle, name := filepath.Join(t.TempDir(), "b"), containerName("mount-bundle")
+		m := startBundleMount(t, origin, bundle, []string{"--tag", "image", "--allow-other", "--bundle-name", name}, nil)
+		got, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+		bundleMust(t, err)
+		other := filepath.Join(t.TempDir(), "b")
+		bundleRun(t, "--name", name, m.dir, other)
+		if want, err := os.ReadFile(filepath.Join(other, "config.json")); err != nil || string(got) != string(want) {
+			t.Errorf("mount --bundle wrote\n%s\nwant what piecefs bundle wrote (%v):\n%s", got, err, want)
+		}
+		o := runcRun(t, bundle, name)
+		want := fmt.Sprintf("hello from %d:%d [%d %d] in /srv on %s, HOME=/srv\n%s", bundleUID, bundleGID, bundleGID, bundleStaffGID, name, bundleMotd)
+		if o.err != nil || string(o.stdout) != want {
+			t.Errorf("runc run: %v, stdout %q, want %q\nstderr: %s", o.err, o.stdout, want, tail(o.stderr))
+		}
+		m.Stop(t)
+		if want := "run it: runc run -b " + bundle + " " + name; !strings.Contains(string(m.Stderr()), want) {
+			t.Errorf("the mount's log does not say %q:\n%s", want, tail(m.Stderr()))
+		}
+	})
+
+	t.Run("overlay", func(t *testing.T) {
+		bundle, name := filepath.Join(t.TempDir(), "b"), containerName("mount-overlay")
+		rootfs := filepath.Join(bundle, "rootfs")
+		t.Cleanup(func() { unmount(t, rootfs) })
+		m := startBundleMount(t, origin, bundle, []string{"--tag", "image", "--bundle-rootfs-writable=overlay", "--bundle-name", name},
+			[]string{"/bin/sh", "-c", "echo written > /srv/new && cat /srv/new motd"})
+		o := runcRun(t, bundle, name)
+		if want := "written\n" + bundleMotd; o.err != nil || string(o.stdout) != want {
+			t.Errorf("runc run: %v, stdout %q, want %q\nstderr: %s", o.err, o.stdout, want, tail(o.stderr))
+		}
+		// SIGTERM: the overlay goes first, or it would keep the mount busy.
+		m.Stop(t)
+		if isMounted(t, rootfs) {
+			t.Errorf("%s is still mounted after the mount exited", rootfs)
+		}
+		if !strings.Contains(string(m.Stderr()), "unmounted the overlay") {
+			t.Errorf("the mount's log does not say it unmounted the overlay:\n%s", tail(m.Stderr()))
+		}
+		if b, err := os.ReadFile(filepath.Join(bundle, "upper/srv/new")); err != nil || string(b) != "written\n" {
+			t.Errorf("the overlay's upper directory: srv/new %q, %v; want %q", b, err, "written\n")
+		}
+	})
+
+	t.Run("no image config", func(t *testing.T) {
+		bundle := filepath.Join(t.TempDir(), "b")
+		stderr := mountFails(t, origin, t.TempDir(), "--tag", "latest", "--bundle", bundle)
+		if !strings.Contains(stderr, "has no image config") {
+			t.Errorf("want %q in the mount's error:\n%s", "has no image config", stderr)
+		}
+	})
+}
