@@ -42,10 +42,17 @@
 //
 // # Network
 //
-// Everything the harness starts or configures listens on 127.0.0.1 only:
-// FreePorts picks loopback ports, nginx is told to listen on 127.0.0.1, and
-// WaitHTTP is meant for loopback URLs. Nothing here opens a port on another
-// address.
+// Everything the harness starts or configures listens on 127.0.0.1, or on
+// an address of a network namespace it made itself, never on an address
+// of the machine's own network: FreePorts picks loopback ports, nginx and
+// squid listen on 127.0.0.1 unless given a Host, and WaitHTTP is meant for
+// loopback URLs. NewNetwork makes namespaces joined by a bridge in a
+// namespace of its own, on 10.213.0.0/24 with no route out, so nothing
+// there can reach another address either; a Host runs programs in its
+// network namespace only (nsenter --net, not ip netns exec, which would
+// also give them a mount namespace of their own and hide their FUSE
+// mounts), and Close deletes every namespace (a later NewNetwork sweeps
+// those of a process that died).
 //
 // # The mount table
 //

@@ -88,6 +88,9 @@ func TestPrerequisites(t *testing.T) {
 		"skopeo":   func(t *testing.T) { requireTool(t, "skopeo") },
 		"setcap":   func(t *testing.T) { requireTool(t, "setcap") },
 		"promtool": func(t *testing.T) { requireTool(t, "promtool") },
+		"squid":    func(t *testing.T) { requireTool(t, "squid") },
+		"ip":       func(t *testing.T) { requireTool(t, "ip") },
+		"nsenter":  func(t *testing.T) { requireTool(t, "nsenter") },
 		"root": func(t *testing.T) {
 			if os.Geteuid() != 0 {
 				missing(t, "the tests chown, mknod and mount: they need root, not uid %d", os.Geteuid())
