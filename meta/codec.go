@@ -16,6 +16,28 @@ const MaxManifestSize = 1 << 30
 
 // Decode parses and validates an encoded manifest.
 //
+// A manifest as Encode writes it is read by a fast path of its own
+// (decodeCanonical); any other document, and every error, by decodeJSON.
+func Decode(b []byte) (*Manifest, error) {
+	if len(b) > MaxManifestSize {
+		return nil, fmt.Errorf("manifest: %d bytes is more than the limit of %d", len(b), MaxManifestSize)
+	}
+	m, ok := decodeCanonical(b)
+	if !ok {
+		var err error
+		if m, err = decodeJSON(b); err != nil {
+			return nil, err
+		}
+	}
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// decodeJSON parses a manifest with encoding/json, the reference for what
+// a manifest means.
+//
 // It reads the document one element of the pieces and entries arrays at a
 // time, not as one value: encoding/json would otherwise copy the whole
 // document into a buffer of its own and grow the arrays by copying, each
@@ -23,10 +45,7 @@ const MaxManifestSize = 1 << 30
 // sized up front from a count of their keys, and refused beyond MaxEntries
 // elements, so the memory a manifest can claim is bounded by its size and
 // by MaxEntries.
-func Decode(b []byte) (*Manifest, error) {
-	if len(b) > MaxManifestSize {
-		return nil, fmt.Errorf("manifest: %d bytes is more than the limit of %d", len(b), MaxManifestSize)
-	}
+func decodeJSON(b []byte) (*Manifest, error) {
 	var m Manifest
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := m.decodeObject(dec, b); err != nil {
@@ -34,9 +53,6 @@ func Decode(b []byte) (*Manifest, error) {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("manifest: trailing data after the JSON document")
-	}
-	if err := m.Validate(); err != nil {
-		return nil, err
 	}
 	return &m, nil
 }
