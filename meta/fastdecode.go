@@ -328,14 +328,15 @@ func (s *scanner) strs() []string {
 // method that reads the token.
 
 func (s *scanner) space() {
-	for s.i < len(s.b) && isSpace(s.b[s.i]) {
-		s.i++
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
 	}
 }
-
-// isSpace reports whether c is JSON whitespace; its first test settles the
-// usual case, a byte above the space.
-func isSpace(c byte) bool { return c <= ' ' && (c == ' ' || c == '\t' || c == '\n' || c == '\r') }
 
 // peek returns the next byte after whitespace, or 0 at the end.
 func (s *scanner) peek() byte {

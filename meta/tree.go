@@ -77,8 +77,15 @@ func (m *Manifest) buildTree(parent []int32) error {
 		next[p]++
 	}
 	m.byName = slices.Clone(m.children)
+	// Sorting compares each name many times, so each is found once, here:
+	// where it starts in the path, which Validate has bounded to MaxPathLen.
+	nameAt := make([]uint16, n)
+	for i := range m.Entries {
+		nameAt[i] = uint16(strings.LastIndexByte(m.Entries[i].Path, '/') + 1)
+	}
+	name := func(i int32) string { return m.Entries[i].Path[nameAt[i]:] }
 	byName := func(a, b int32) int {
-		return cmp.Or(strings.Compare(m.Entries[a].Name(), m.Entries[b].Name()), cmp.Compare(a, b))
+		return cmp.Or(strings.Compare(name(a), name(b)), cmp.Compare(a, b))
 	}
 	for dir := range n {
 		group := m.byName[m.first[dir]:m.first[dir+1]]
@@ -90,7 +97,7 @@ func (m *Manifest) buildTree(parent []int32) error {
 			slices.SortFunc(group, byName)
 		}
 		for k := 1; k < len(group); k++ {
-			if a, b := &m.Entries[group[k-1]], &m.Entries[group[k]]; a.Name() == b.Name() {
+			if name(group[k-1]) == name(group[k]) {
 				i := max(group[k-1], group[k])
 				return fmt.Errorf("manifest: entry %d %q: duplicate path", i, m.Entries[i].Path)
 			}
