@@ -35,7 +35,7 @@ var commands = []command{
 	{"publish", "SRC_DIR OUT_DIR", "write a directory as pieces and a manifest into OUT_DIR", setupPublish},
 	{"import", "IMAGE OUT_DIR", "flatten an OCI image (layout DIR[:REF], OCI archive or docker save tarball) into pieces and a manifest in OUT_DIR", setupImport},
 	{"serve", "OUT_DIR", "serve a published directory over HTTP", setupServe},
-	{"mount", "ORIGIN_URL MOUNTPOINT", "mount a published tree, fetching (and verifying) the blocks or pieces that are read", setupMount},
+	{"mount", "ORIGIN_URL MOUNTPOINT [-- ARGS... (with --bundle)]", "mount a published tree, fetching (and verifying) the blocks or pieces that are read", setupMount},
 	{"preheat", "PATH... | --cache DIR ORIGIN_URL [PATH...]", "fetch files of a mount into its cache ahead of their reads (through the running mount, or into a cache directory with none)", setupPreheat},
 	{"unpin", "PATH... | --cache DIR ORIGIN_URL PATH...", "let pinned files be evicted again", setupUnpin},
 	{"status", "PATH...", "show what of files of a running mount is cached and pinned, and the mount's tiers and counters", setupStatus},
