@@ -30,6 +30,11 @@ import (
 // size, as for encoding/json; the pieces and entries arrays are allocated
 // once, from a count of a key, and limited to MaxEntries elements.
 func decodeCanonical(b []byte) (*Manifest, bool) {
+	// A document that does not end as an object would, trailing data
+	// most likely, takes the error path at once instead of after a scan.
+	if end := bytes.TrimRight(b, " \t\n\r"); len(end) == 0 || end[len(end)-1] != '}' {
+		return nil, false
+	}
 	s := scanner{b: b, ok: true}
 	var m Manifest
 	s.manifest(&m)
