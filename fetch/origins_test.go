@@ -68,7 +68,9 @@ func TestMirrorsFailOver(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			bad := tt.bad(t)
 			good := newOrigin(t, serveBoth)
-			f := newFetcher(t, bad, Options{Mirrors: mirrors(good.URL), Attempts: 2, StallTimeout: 200 * time.Millisecond})
+			// A second without a byte is a stall: long enough that a loaded
+			// machine does not make the good mirror look stalled too.
+			f := newFetcher(t, bad, Options{Mirrors: mirrors(good.URL), Attempts: 2, Timeout: time.Minute, StallTimeout: time.Second})
 			got, err := f.Piece(context.Background(), p)
 			if err != nil || !bytes.Equal(got, data) {
 				t.Fatalf("Piece: %d bytes, %v; want the piece's %d", len(got), err, len(data))
@@ -173,7 +175,8 @@ func TestMirrorsRanges(t *testing.T) {
 	bad[2*testBlock+7] ^= 1
 	corruptMirror := rangeOrigin(t, p, data, table, serveRange(bad))
 	good := rangeOrigin(t, p, data, table, serveRange(data))
-	f := newFetcher(t, corruptMirror.URL, Options{Mirrors: mirrors(good.URL)})
+	// No stall on a loaded machine may stand in for the corrupt block.
+	f := newFetcher(t, corruptMirror.URL, Options{Mirrors: mirrors(good.URL), Timeout: time.Minute, StallTimeout: 30 * time.Second})
 	got, err := fetchSpanOf(f, Span{Piece: p, BlockSize: testBlock, First: 1, Last: 3})
 	if err != nil || !bytes.Equal(got, data[testBlock:4*testBlock]) {
 		t.Fatalf("Range: %d bytes, %v", len(got), err)
