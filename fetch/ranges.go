@@ -142,10 +142,6 @@ func (f *Fetcher) start(fl *rangeFlight, table *table) {
 	}
 	go func() {
 		defer f.wg.Done()
-		if f.wholeSpan(fl.span) {
-			f.fetchWhole(fl)
-			return
-		}
 		w := f.create(fl.span.Piece)
 		off, n := fl.span.Bytes()
 		what := fmt.Sprintf("piece %s bytes %d-%d", fl.span.Piece.Digest, off, off+n-1)
@@ -155,48 +151,6 @@ func (f *Fetcher) start(fl *rangeFlight, table *table) {
 		f.land(fl, w, data, err)
 		f.ranges.remove(fl)
 	}()
-}
-
-// wholeSpan reports whether span s is all of its piece and the Sink takes
-// whole pieces (a WholeSink): then fetchWhole fetches it.
-func (f *Fetcher) wholeSpan(s Span) bool {
-	_, ok := f.opts.Sink.(WholeSink)
-	return ok && s.First == 0 && s.Last == meta.NumBlocks(s.Piece.Size, s.BlockSize)-1
-}
-
-// fetchWhole runs the flight fl of a whole piece as Piece does: one GET,
-// the body hashed as it arrives and checked against the piece's digest,
-// then handed to the WholeSink's Put. Checking each block too, and then
-// the piece again when its blocks complete it in the store, would hash
-// every byte twice: a sequential reader's readahead asks for whole pieces,
-// and on two cores the second hash is a tenth of what a cold read costs.
-// Its callers are answered when the piece has arrived, as they would be by
-// a span of every block. A piece that does not verify fails the flight;
-// fetchSpan then asks again for each caller's own blocks, verified one by
-// one, so a corrupt block fails only the reads that need it. The flight
-// stays registered until the piece is durable, so a read of its blocks
-// meanwhile joins it instead of fetching them again; the write shares the
-// room of the other writes (see land).
-func (f *Fetcher) fetchWhole(fl *rangeFlight) {
-	p := fl.span.Piece
-	data, err := run(f.life, f, kindRange, "piece "+p.Digest.String(), func(ctx context.Context, src *source) ([]byte, error) {
-		return f.getPiece(ctx, src, p)
-	})
-	defer f.ranges.remove(fl)
-	if err != nil || f.closing() {
-		f.ranges.finish(fl, data, err)
-		return
-	}
-	n := weight(p.Size)
-	if f.pending.room.TryAcquire(n) {
-		f.ranges.finish(fl, data, nil)
-		f.put(p, data)
-	} else {
-		f.pending.acquire(n)
-		f.put(p, data)
-		f.ranges.finish(fl, data, nil)
-	}
-	f.pending.room.Release(n)
 }
 
 // land answers fl's callers and commits or aborts what w took. Commits
