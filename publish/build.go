@@ -26,8 +26,7 @@ type Options struct {
 	// settings of the OCI image a Source was imported from.
 	Image *meta.Image
 	// Prefetch, if not nil, is published with the manifest (Manifest.Prefetch)
-	// once resolved against the tree built: see attachPrefetch. The small
-	// files it names are packed together, apart from the others (doc.go).
+	// once resolved against the tree built: see attachPrefetch.
 	Prefetch *meta.PrefetchList
 }
 
@@ -72,7 +71,7 @@ func BuildFrom(ctx context.Context, src Source, sink Sink, opts Options) (*meta.
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	p := newPacker(sink, opts.pieceSize(), opts.Prefetch)
+	p := newPacker(sink, opts.pieceSize())
 	p.m.Image = opts.Image
 	if err := src.Entries(ctx, p.add); err != nil {
 		return nil, err

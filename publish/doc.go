@@ -35,12 +35,8 @@
 // large files of a new version of a tree, share every piece. Smaller files
 // are packed into shared pieces in walk order, which lists a directory's
 // files before its subdirectories, so reading a tree in order reads pieces
-// in sequence. With a start-up prefetch list (Options.Prefetch), the small
-// files it names are packed into pieces of their own, in the same order,
-// apart from the other small files: a start reads them together, and the
-// list's replay then fetches a few pieces full of what the start reads
-// rather than a block or two of many pieces. A small file is never split
-// across two pieces, so reading it costs one fetch. Identical content is stored once: a piece is handed to
+// in sequence. A small file is never split across two pieces, so reading it
+// costs one fetch. Identical content is stored once: a piece is handed to
 // the sink once per build, and identical small files share one extent. The
 // same tree always builds the same manifest, byte for byte.
 //

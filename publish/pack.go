@@ -20,40 +20,21 @@ type packer struct {
 	pieces map[meta.Digest]int           // digest → index in m.Pieces
 	small  map[meta.Digest][]meta.Extent // content digest of a packed file → its extents
 
-	buf  []byte // one piece of a large file
-	cold pack   // the pack piece small files are packed into
-	// hot is the pack of the small files a start-up prefetch list reads
-	// (hotPaths): packed apart from the others, they fill a few pieces that
-	// the list's replay fetches whole, instead of a block here and there of
-	// many.
-	hot      pack
-	hotPaths map[string]bool
+	buf      []byte // one piece of a large file
+	pack     []byte // the pack piece being filled
+	packSlot int    // index in m.Pieces reserved for pack while it is not empty
 }
 
-// pack is a piece being filled with small files.
-type pack struct {
-	data []byte
-	slot int // index in m.Pieces reserved for data while it is not empty
-}
-
-func newPacker(sink Sink, pieceSize int64, hot *meta.PrefetchList) *packer {
-	p := &packer{
+func newPacker(sink Sink, pieceSize int64) *packer {
+	return &packer{
 		sink:      sink,
 		pieceSize: pieceSize,
 		m:         &meta.Manifest{Format: meta.Format, Version: meta.Version, PieceSize: pieceSize, BlockSize: blockSize(pieceSize)},
 		pieces:    make(map[meta.Digest]int),
 		small:     make(map[meta.Digest][]meta.Extent),
 		buf:       make([]byte, pieceSize),
-		cold:      pack{data: make([]byte, 0, pieceSize)},
+		pack:      make([]byte, 0, pieceSize),
 	}
-	if hot != nil {
-		p.hotPaths = make(map[string]bool, len(hot.Ranges))
-		for _, r := range hot.Ranges {
-			p.hotPaths[r.Path] = true
-		}
-		p.hot.data = make([]byte, 0, pieceSize)
-	}
-	return p
 }
 
 // add appends e to the manifest. For a file, content must yield exactly
@@ -74,12 +55,9 @@ func (p *packer) add(e meta.Entry, content io.Reader) error {
 	return nil
 }
 
-// finish seals the last packs and returns the manifest, validated.
+// finish seals the last pack and returns the manifest, validated.
 func (p *packer) finish() (*meta.Manifest, error) {
-	if err := p.flushPack(&p.hot); err != nil {
-		return nil, err
-	}
-	if err := p.flushPack(&p.cold); err != nil {
+	if err := p.flushPack(); err != nil {
 		return nil, err
 	}
 	if err := p.m.Validate(); err != nil {
@@ -121,42 +99,38 @@ func (p *packer) addSmall(e *meta.Entry, r io.Reader) error {
 		e.Extents = x // identical content is stored once
 		return nil
 	}
-	k := &p.cold
-	if p.hotPaths[e.Path] {
-		k = &p.hot
-	}
-	if int64(len(k.data)+len(data)) > p.pieceSize {
-		if err := p.flushPack(k); err != nil {
+	if int64(len(p.pack)+len(data)) > p.pieceSize {
+		if err := p.flushPack(); err != nil {
 			return err
 		}
 	}
-	if len(k.data) == 0 {
-		k.slot = len(p.m.Pieces)
+	if len(p.pack) == 0 {
+		p.packSlot = len(p.m.Pieces)
 		p.m.Pieces = append(p.m.Pieces, meta.Piece{})
 	}
-	e.Extents = []meta.Extent{{Piece: k.slot, Offset: int64(len(k.data)), Length: e.Size}}
+	e.Extents = []meta.Extent{{Piece: p.packSlot, Offset: int64(len(p.pack)), Length: e.Size}}
 	p.small[sum] = e.Extents
-	k.data = append(k.data, data...)
+	p.pack = append(p.pack, data...)
 	return nil
 }
 
-// flushPack seals the pack piece k. Its slot in m.Pieces was reserved when
-// the pack was started, so the extents already pointing at it stay right
-// even if an identical piece exists elsewhere in the manifest.
-func (p *packer) flushPack(k *pack) error {
-	if len(k.data) == 0 {
+// flushPack seals the pack piece. Its slot in m.Pieces was reserved when the
+// pack was started, so the extents already pointing at it stay right even if
+// an identical piece exists elsewhere in the manifest.
+func (p *packer) flushPack() error {
+	if len(p.pack) == 0 {
 		return nil
 	}
-	piece, err := p.store(k.data)
+	piece, err := p.store(p.pack)
 	if err != nil {
 		return err
 	}
 	d := piece.Digest
-	p.m.Pieces[k.slot] = piece
+	p.m.Pieces[p.packSlot] = piece
 	if _, ok := p.pieces[d]; !ok {
-		p.pieces[d] = k.slot
+		p.pieces[d] = p.packSlot
 	}
-	k.data = k.data[:0]
+	p.pack = p.pack[:0]
 	return nil
 }
 

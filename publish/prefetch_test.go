@@ -1,10 +1,7 @@
 package publish
 
 import (
-	"bytes"
 	"context"
-	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -71,73 +68,5 @@ func TestBuildPrefetchNoneApplies(t *testing.T) {
 	must(t, err)
 	if m.Prefetch != nil || warned != 2 {
 		t.Errorf("prefetch %+v after %d warnings; want none after 2", m.Prefetch, warned)
-	}
-}
-
-// TestBuildPacksPrefetchTogether: the small files a prefetch list names
-// share pieces with one another, apart from the files it does not name,
-// however the walk interleaves them; without a list the same tree packs
-// them together in walk order.
-func TestBuildPacksPrefetchTogether(t *testing.T) {
-	src := t.TempDir()
-	l := meta.NewPrefetchList()
-	hot := map[string]bool{}
-	for i := range 16 {
-		p := fmt.Sprintf("d/%02d", i)
-		writeFile(t, filepath.Join(src, p), randBytes(900))
-		if i%2 == 1 {
-			hot[p] = true
-			l.Ranges = append(l.Ranges, meta.PrefetchRange{Path: p, Length: 1})
-		}
-	}
-	// mixed counts the pieces holding both named and unnamed files.
-	mixed := func(m *meta.Manifest) (n int) {
-		kinds := map[int]map[bool]bool{}
-		for _, e := range m.Entries {
-			if e.Kind != meta.KindFile {
-				continue
-			}
-			x := e.Extents[0].Piece
-			if kinds[x] == nil {
-				kinds[x] = map[bool]bool{}
-			}
-			kinds[x][hot[e.Path]] = true
-		}
-		for _, k := range kinds {
-			if len(k) == 2 {
-				n++
-			}
-		}
-		return n
-	}
-	sink := memSink{}
-	m, err := Build(context.Background(), src, sink, Options{PieceSize: 4096, Prefetch: l})
-	must(t, err)
-	if n := mixed(m); n != 0 {
-		t.Errorf("with the list, %d pieces hold files it names and files it does not", n)
-	}
-	// 16 files of 900 bytes, 4 a piece: 2 pieces of each kind.
-	if len(m.Pieces) != 4 {
-		t.Errorf("%d pieces, want 4", len(m.Pieces))
-	}
-	for _, e := range m.Entries {
-		if e.Kind != meta.KindFile {
-			continue
-		}
-		want, err := os.ReadFile(filepath.Join(src, e.Path))
-		must(t, err)
-		x := e.Extents[0]
-		got := sink[m.Pieces[x.Piece].Digest][x.Offset : x.Offset+x.Length]
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s: the manifest's bytes differ from the file's", e.Path)
-		}
-	}
-	plain, err := Build(context.Background(), src, memSink{}, Options{PieceSize: 4096})
-	must(t, err)
-	if n := mixed(plain); n == 0 {
-		t.Error("without a list, no piece mixes the two kinds of files: the test shows nothing")
-	}
-	if len(plain.Pieces) != len(m.Pieces) {
-		t.Errorf("%d pieces without the list, %d with; want the same", len(plain.Pieces), len(m.Pieces))
 	}
 }
