@@ -20,7 +20,10 @@
 //
 // StartNginx runs one nginx process, without a master or a daemon, with a
 // generated configuration that keeps every file nginx writes inside one
-// directory. StartMount runs `piecefs mount` and waits for its ready line.
+// directory. StartMount runs `piecefs mount` and waits for its ready line. StartSquid runs
+// Debian's squid in the foreground, with its configuration, cache and logs
+// in one directory; StartMoto runs moto_server, an S3-compatible server,
+// on a loopback port, set up by a boto3 script the caller names.
 //
 // # How everything stops
 //
