@@ -4,9 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/piecefs/piecefs/image"
 	"github.com/piecefs/piecefs/meta"
@@ -15,33 +12,20 @@ import (
 )
 
 func setupImport(fs *flag.FlagSet) func([]string) error {
-	pieceSize := sizeFlag(meta.DefaultPieceSize)
-	fs.Var(&pieceSize, "piece-size", "piece size (files at least this large get pieces of their own; smaller ones are packed)")
-	tag := fs.String("tag", "latest", "tag to point at the new manifest")
+	bf := addBuildFlags(fs, "image")
 	platform := fs.String("platform", "", "OS/ARCH[/VARIANT] of the image to take from a multi-platform index (default: this machine's)")
 	maxEntries := fs.Int("max-entries", image.DefaultMaxEntries, "refuse an image whose layers hold more tar entries than this (tar bombs)")
-	prefetchFile := fs.String("prefetch", "", "publish this start-up prefetch list (written by mount --record) with the manifest; ranges of paths the image lacks are left out with a warning")
 	newLog := logFlags(fs)
 	return func(args []string) error {
 		if err := wantArgs(args, "IMAGE", "OUT_DIR"); err != nil {
 			return err
 		}
-		if err := meta.ValidTag(*tag); err != nil {
-			return usageError{err.Error()}
-		}
-		log, err := newLog()
+		po, ctx, stop, err := bf.start(newLog)
 		if err != nil {
 			return err
 		}
-		po := pub.Options{PieceSize: int64(pieceSize), Warn: func(p, why string) { log.WithField("path", p).Warn(why) }}
-		if *prefetchFile != "" {
-			if po.Prefetch, err = readPrefetchFile(*prefetchFile); err != nil {
-				return err
-			}
-		}
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		d, err := importImage(ctx, args[0], args[1], *tag, po, image.Options{Platform: *platform, MaxEntries: *maxEntries})
+		d, err := importImage(ctx, args[0], args[1], *bf.tag, po, image.Options{Platform: *platform, MaxEntries: *maxEntries})
 		if err != nil {
 			return err
 		}

@@ -8,40 +8,66 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/piecefs/piecefs/meta"
 	"github.com/piecefs/piecefs/origin"
 	// Renamed because this package's publish func is the command itself.
 	pub "github.com/piecefs/piecefs/publish"
 )
 
+// buildFlags are the flags publish and import share: how the tree is
+// packed, the tag, and the start-up prefetch list.
+type buildFlags struct {
+	pieceSize sizeFlag
+	tag       *string
+	prefetch  *string
+}
+
+// addBuildFlags declares them; what names the tree in the prefetch flag's
+// help ("tree", "image").
+func addBuildFlags(fs *flag.FlagSet, what string) *buildFlags {
+	b := &buildFlags{pieceSize: sizeFlag(meta.DefaultPieceSize)}
+	fs.Var(&b.pieceSize, "piece-size", "piece size (files at least this large get pieces of their own; smaller ones are packed)")
+	b.tag = fs.String("tag", "latest", "tag to point at the new manifest")
+	b.prefetch = fs.String("prefetch", "", "publish this start-up prefetch list (written by mount --record) with the manifest; ranges of paths the "+what+" lacks are left out with a warning")
+	return b
+}
+
+// start checks the tag and makes the logger and the build's options, the
+// prefetch list read; then the caller builds under the context, which ends
+// at SIGINT or SIGTERM, and calls stop.
+func (b *buildFlags) start(newLog func() (*logrus.Logger, error)) (opts pub.Options, ctx context.Context, stop context.CancelFunc, err error) {
+	if err := meta.ValidTag(*b.tag); err != nil {
+		return opts, nil, nil, usageError{err.Error()}
+	}
+	log, err := newLog()
+	if err != nil {
+		return opts, nil, nil, err
+	}
+	opts = pub.Options{PieceSize: int64(b.pieceSize), Warn: func(p, why string) { log.WithField("path", p).Warn(why) }}
+	if *b.prefetch != "" {
+		if opts.Prefetch, err = readPrefetchFile(*b.prefetch); err != nil {
+			return opts, nil, nil, err
+		}
+	}
+	ctx, stop = signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	return opts, ctx, stop, nil
+}
+
 func setupPublish(fs *flag.FlagSet) func([]string) error {
-	pieceSize := sizeFlag(meta.DefaultPieceSize)
-	fs.Var(&pieceSize, "piece-size", "piece size (files at least this large get pieces of their own; smaller ones are packed)")
-	tag := fs.String("tag", "latest", "tag to point at the new manifest")
-	prefetchFile := fs.String("prefetch", "", "publish this start-up prefetch list (written by mount --record) with the manifest; ranges of paths the tree lacks are left out with a warning")
+	bf := addBuildFlags(fs, "tree")
 	newLog := logFlags(fs)
 	return func(args []string) error {
 		if err := wantArgs(args, "SRC_DIR", "OUT_DIR"); err != nil {
 			return err
 		}
-		if err := meta.ValidTag(*tag); err != nil {
-			return usageError{err.Error()}
-		}
-		log, err := newLog()
+		opts, ctx, stop, err := bf.start(newLog)
 		if err != nil {
 			return err
 		}
-		opts := pub.Options{PieceSize: int64(pieceSize), Warn: func(p, why string) {
-			log.WithField("path", p).Warn(why)
-		}}
-		if *prefetchFile != "" {
-			if opts.Prefetch, err = readPrefetchFile(*prefetchFile); err != nil {
-				return err
-			}
-		}
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		d, err := publishWith(ctx, args[0], args[1], *tag, opts)
+		d, err := publishWith(ctx, args[0], args[1], *bf.tag, opts)
 		if err != nil {
 			return err
 		}
