@@ -188,3 +188,17 @@ func startBundleMount(t *testing.T, origin, bundle string, extra, cmd []string) 
 	t.Cleanup(func() { m.cleanup(t) })
 	return m
 }
+
+// startBundleOrigin publishes the busybox root file system with the image
+// config bundleImage under the tag "image" and serves it; it returns the
+// origin's URL.
+func startBundleOrigin(t *testing.T) string {
+	t.Helper()
+	busybox := requireContainers(t)
+	out := t.TempDir()
+	if _, err := publish(fx.bin, makeBundleRootfs(t, busybox), out); err != nil {
+		t.Fatal(err)
+	}
+	putImage(t, out, "image", bundleImage)
+	return startServeOrigin(t, out)
+}

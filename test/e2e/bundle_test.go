@@ -61,13 +61,7 @@ func TestBundleImported(t *testing.T) {
 // publication without an image config is refused unless a command is
 // given, and podman runs the mount as it is with --rootfs MOUNTPOINT:O.
 func TestBundleRunc(t *testing.T) {
-	busybox := requireContainers(t)
-	out := t.TempDir()
-	if _, err := publish(fx.bin, makeBundleRootfs(t, busybox), out); err != nil {
-		t.Fatal(err)
-	}
-	putImage(t, out, "image", bundleImage)
-	origin := startServeOrigin(t, out)
+	origin := startBundleOrigin(t)
 	// --allow-other: the container's user is not the one who mounted.
 	m := startMount(t, origin, t.TempDir(), "--tag", "image", "--allow-other")
 
@@ -172,13 +166,7 @@ func TestBundleRunc(t *testing.T) {
 // then exits cleanly. A publication without an image config and no command
 // fails the mount, which leaves nothing mounted.
 func TestBundleMount(t *testing.T) {
-	busybox := requireContainers(t)
-	out := t.TempDir()
-	if _, err := publish(fx.bin, makeBundleRootfs(t, busybox), out); err != nil {
-		t.Fatal(err)
-	}
-	putImage(t, out, "image", bundleImage)
-	origin := startServeOrigin(t, out)
+	origin := startBundleOrigin(t)
 
 	t.Run("image command", func(t *testing.T) {
 		bundle, name := filepath.Join(t.TempDir(), "b"), containerName("mount-bundle")
