@@ -195,3 +195,25 @@ func TestMirrorGivenTwice(t *testing.T) {
 		t.Error("New accepted an ftp mirror")
 	}
 }
+
+// TestMirrorsAllDownBackOff: when every origin has failed and is benched,
+// the next attempt waits for the backoff instead of going straight back
+// to one of them.
+func TestMirrorsAllDownBackOff(t *testing.T) {
+	a := newOrigin(t, status(http.StatusServiceUnavailable))
+	b := newOrigin(t, status(http.StatusServiceUnavailable))
+	const base = 100 * time.Millisecond
+	f := newFetcher(t, a.URL, Options{Mirrors: mirrors(b.URL), Attempts: 2, Backoff: base})
+	start := time.Now()
+	if _, err := f.Piece(context.Background(), pieceOf(testData(1000))); err == nil {
+		t.Fatal("want an error")
+	}
+	// a, then b at once (not benched), then a again (benched) after the
+	// second retry's backoff: base doubled, jittered down by at most half.
+	if d := time.Since(start); d < base {
+		t.Errorf("three attempts on two failing origins took %v, want at least the %v backoff before the third", d, base)
+	}
+	if a.hits.Load() != 2 || b.hits.Load() != 1 {
+		t.Errorf("requests: %d and %d, want 2 and 1", a.hits.Load(), b.hits.Load())
+	}
+}

@@ -61,7 +61,10 @@ func retry[T any](ctx context.Context, f *Fetcher, what string, op func(context.
 			return zero, fmt.Errorf("attempt %d of %d: %w", attempt, max, err)
 		}
 		f.stats.retries.Add(1)
-		if next != src {
+		// Another origin that is not benched is tried at once; the same
+		// one, or a benched one when all are, after the backoff, so that
+		// origins that all fail are not asked back to back.
+		if next != src && next.usable(time.Now()) {
 			f.log.WithFields(logrus.Fields{"object": what, "attempt": attempt, "next": next.name}).WithError(err).Debug("fetch: trying another origin")
 			continue
 		}
