@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -63,6 +64,11 @@ func (s *Store) saveManifestLocked(origin, tag string, d meta.Digest, data []byt
 		if err := s.writeManifestFile(d, data); err != nil {
 			return err
 		}
+	} else if s.manifestRecorded(origin, tag, d, int64(len(data))) {
+		// Every mount of a cached tag saves its manifest: a write
+		// transaction here would cost each of them an fdatasync or two
+		// before the mount is up, to write what is already there.
+		return nil
 	}
 	err = s.step(stepCommit, func() error {
 		return s.db.Update(recordManifest(origin, tag, d, int64(len(data))))
@@ -108,6 +114,18 @@ func recordManifest(origin, tag string, d meta.Digest, size int64) func(*bolt.Tx
 		}
 		return tx.Bucket([]byte(BucketTags)).Put(tagKey(origin, tag), d[:])
 	}
+}
+
+// manifestRecorded reports whether the records recordManifest would write
+// are already in the database, byte for byte.
+func (s *Store) manifestRecorded(origin, tag string, d meta.Digest, size int64) bool {
+	same := false
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		same = bytes.Equal(tx.Bucket([]byte(BucketManifests)).Get(d[:]), encodeSize(size)) &&
+			(tag == "" || bytes.Equal(tx.Bucket([]byte(BucketTags)).Get(tagKey(origin, tag)), d[:]))
+		return nil
+	})
+	return same
 }
 
 func tagKey(origin, tag string) []byte { return []byte(origin + "\x00" + tag) }

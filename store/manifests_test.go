@@ -171,3 +171,50 @@ func TestManifestFaultAtEachStep(t *testing.T) {
 		})
 	}
 }
+
+// TestManifestSaveAgainWritesNothing checks that saving a manifest and tag
+// the database already records commits no transaction (each costs every
+// mount's start an fdatasync), while a tag that moved, a new tag, or a
+// record that went is written.
+func TestManifestSaveAgainWritesNothing(t *testing.T) {
+	s := openT(t, t.TempDir(), Options{})
+	a, b := []byte(`{"a":1}`), []byte(`{"b":2}`)
+	da, db := meta.Sum(a), meta.Sum(b)
+	save := func(tag string, d meta.Digest, data []byte) int {
+		t.Helper()
+		writes := func() int64 { st := s.db.Stats(); return st.TxStats.GetWrite() }
+		before := writes()
+		if err := s.SaveManifest("o", tag, d, data); err != nil {
+			t.Fatal(err)
+		}
+		if got, ok, err := s.ResolveTag("o", tag); tag != "" && (err != nil || !ok || got != d) {
+			t.Fatalf("tag %q resolves to %s, %v, %v; want %s", tag, got, ok, err, d)
+		}
+		return int(writes() - before)
+	}
+	if n := save("t", da, a); n == 0 {
+		t.Fatal("the first save wrote nothing")
+	}
+	if n := save("t", da, a); n != 0 {
+		t.Errorf("saving the same manifest and tag again wrote %d pages; want none", n)
+	}
+	if n := save("", da, a); n != 0 {
+		t.Errorf("saving the same manifest without a tag wrote %d pages; want none", n)
+	}
+	for _, c := range []struct {
+		name string
+		tag  string
+		d    meta.Digest
+		data []byte
+	}{{"a moved tag", "t", db, b}, {"a new tag", "u", db, b}} {
+		if n := save(c.tag, c.d, c.data); n == 0 {
+			t.Errorf("%s wrote nothing", c.name)
+		}
+	}
+	if err := s.db.Update(deleteRecord(BucketManifests, da)); err != nil {
+		t.Fatal(err)
+	}
+	if n := save("t", da, a); n == 0 || !recorded(t, s, BucketManifests, da) {
+		t.Errorf("saving a manifest whose record went wrote %d pages; want it recorded again", n)
+	}
+}
