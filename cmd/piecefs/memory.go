@@ -46,19 +46,32 @@ type memoryLimit struct {
 	log     logrus.FieldLogger
 }
 
-// newMemoryLimit sets the bound for a mount whose manifest of entries and
-// pieces of up to pieceSize bytes is decoded, or returns nil, leaving the runtime alone, if the user set
-// GOMEMLIMIT.
+// newMemoryLimit makes the bound for a mount whose manifest of entries and
+// pieces of up to pieceSize bytes is decoded, or returns nil, leaving the
+// runtime alone, if the user set GOMEMLIMIT. The bound takes effect with
+// start.
 func newMemoryLimit(memoryCache, pieceSize int64, entries int, log logrus.FieldLogger) *memoryLimit {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return nil
 	}
-	runtime.GC() // the encoded manifest and what decoding it left behind go
+	return &memoryLimit{base: memoryCache + memoryOverhead + inFlight(pieceSize), entries: int64(entries), log: log}
+}
+
+// start measures what the runtime holds once a collection has freed what
+// decoding the manifest left behind, and sets the bound. The mount calls
+// it after its ready line: the collection takes milliseconds that a
+// container start waiting for the mount would otherwise pay, and until
+// then the runtime's default pacing holds, with a heap of little more
+// than the manifest. It must be called once, before follow.
+func (l *memoryLimit) start() {
+	if l == nil {
+		return
+	}
+	runtime.GC()
 	held := heldMemory()
-	l := &memoryLimit{base: held + memoryCache + memoryOverhead + inFlight(pieceSize), entries: int64(entries), log: log}
+	l.base += held
 	l.set(l.base)
-	log.WithFields(logrus.Fields{"bytes": l.base, "held": held}).Debug("Go memory limit set")
-	return l
+	l.log.WithFields(logrus.Fields{"bytes": l.base, "held": held}).Debug("Go memory limit set")
 }
 
 // counter returns the inode counter for fs.Options.Inodes; nil for a nil

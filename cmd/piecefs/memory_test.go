@@ -26,6 +26,10 @@ func TestMemoryLimit(t *testing.T) {
 	const cache, entries = 64 << 20, 100_000
 	const pieceSize = 4 << 20
 	l := newMemoryLimit(cache, pieceSize, entries, quietLog())
+	if got := debug.SetMemoryLimit(-1); got != old {
+		t.Fatalf("limit %d before start; want none yet", got)
+	}
+	l.start()
 	got := debug.SetMemoryLimit(-1)
 	if want := int64(cache + memoryOverhead + 8*pieceSize); got != l.base || got < heldMemory()/2+want {
 		t.Fatalf("limit %d, base %d; want the held memory plus %d", got, l.base, want)
@@ -60,6 +64,7 @@ func TestMemoryLimitGOMEMLIMIT(t *testing.T) {
 	t.Setenv("GOMEMLIMIT", "1GiB")
 	old := debug.SetMemoryLimit(-1)
 	l := newMemoryLimit(64<<20, 4<<20, 1000, quietLog())
+	l.start()
 	if got := debug.SetMemoryLimit(-1); l != nil || got != old {
 		t.Errorf("limit %v → %d (was %d); want GOMEMLIMIT left alone", l, got, old)
 	}

@@ -203,9 +203,6 @@ func mount(c mountConfig, log *logrus.Logger) error {
 	}
 	defer closeLogged(log, "control socket", ctl.Close)
 	spareProcs(log)
-	stopLimit := make(chan struct{})
-	defer close(stopLimit)
-	go limit.follow(stopLimit)
 	stopMetrics := metrics.serve(metricSources{Fetch: f, Reads: r, Memory: mc, Disk: st, Manifest: d.String(), Origin: c.origin})
 	defer stopMetrics()
 	if sigs, err = c.bundle.write(m.Image, c.mountpoint, sigs, log); err != nil {
@@ -214,6 +211,10 @@ func mount(c mountConfig, log *logrus.Logger) error {
 	}
 	fmt.Printf("mounted %s at %s\n", d, c.mountpoint)
 	log.WithFields(logrus.Fields{"manifest": d, "origin": c.origin, "entries": len(m.Entries)}).Info("mounted")
+	limit.start()
+	stopLimit := make(chan struct{})
+	defer close(stopLimit)
+	go limit.follow(stopLimit)
 	stopPrefetch := startPrefetch(m, f, r, c.prefetchRate, c.memoryCache/2, log.WithField("component", "prefetch"))
 	defer stopPrefetch()
 	err = serveUntilUnmounted(srv, c.mountpoint, sigs, f, r, log)
