@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/piecefs/piecefs/meta"
 )
@@ -23,6 +25,7 @@ func (c *ctrBench) measure(ctx context.Context, t *ctrTable) error {
 	}{
 		{"record a start (piecefs cold, --record)", c.recordStart},
 		{"local disk", func(ctx context.Context) error { return c.localStarts(ctx, t) }},
+		{"piecefs exec, page cache dropped", func(ctx context.Context) error { return c.execStarts(ctx, t) }},
 		{"piecefs warm", func(ctx context.Context) error { return c.variant(ctx, t.warm, ctrTag, c.warmCache(), false) }},
 		{"piecefs cold", func(ctx context.Context) error { return c.variant(ctx, t.cold, ctrTag, c.coldCache(), true) }},
 		{"piecefs import --prefetch", c.importPrefetch},
@@ -83,6 +86,25 @@ func (c *ctrBench) localStarts(ctx context.Context, t *ctrTable) error {
 		}
 		t.local = append(t.local, st)
 		c.vlogf("  local run %d: %.3f s", i+1, st.output.Seconds())
+	}
+	return nil
+}
+
+// execStarts times the piecefs binary from exec to exit, printing its
+// usage, with the page cache dropped first: what every start of a mount
+// process pays before main runs (reading the binary from disk, the Go
+// runtime's and the packages' initialisation), the part of a start that
+// no work in the mount can remove.
+func (c *ctrBench) execStarts(ctx context.Context, t *ctrTable) error {
+	for i := range c.cfg.runs {
+		if err := dropCaches(); err != nil {
+			return err
+		}
+		t0 := time.Now()
+		if out, err := exec.CommandContext(ctx, c.bin, "--help").CombinedOutput(); err != nil {
+			return fmt.Errorf("run %d: %s --help: %w\n%s", i+1, c.bin, err, out)
+		}
+		t.exec = append(t.exec, time.Since(t0).Seconds())
 	}
 	return nil
 }

@@ -15,6 +15,11 @@ import (
 // writes the JSON file when asked.
 func (c *ctrBench) ctrReport(ctx context.Context, t *ctrTable, w io.Writer) error {
 	notes := append(append(c.ctrMethodNotes(), rowNotes(t.rows())...), c.ctrInfoNotes()...)
+	if fi, err := os.Stat(c.bin); err == nil {
+		if n := t.warmNote(fi.Size()); n != "" {
+			notes = append(notes, n)
+		}
+	}
 	notes = append(notes, c.notes...)
 	printCtrTable(w, t.rows())
 	printNotesAndPhases(w, notes, c.phases)

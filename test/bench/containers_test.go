@@ -79,6 +79,26 @@ func TestCtrTableUnmeasured(t *testing.T) {
 	}
 }
 
+// TestWarmNote: the note splits a warm start into the exec floor, the
+// mount's own work and runc, beside the local start; without runs of each
+// kind there is none.
+func TestWarmNote(t *testing.T) {
+	tb := newCtrTable()
+	if n := tb.warmNote(20 << 20); n != "" {
+		t.Errorf("a note without runs: %q", n)
+	}
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	tb.exec = []float64{0.030, 0.020, 0.040}
+	tb.local = []startTimes{{output: ms(100)}, {output: ms(110)}, {output: ms(90)}}
+	tb.warm.times = []startTimes{{ready: ms(70), runc: ms(120)}, {ready: ms(80), runc: ms(130)}, {ready: ms(60), runc: ms(110)}}
+	n := tb.warmNote(20 << 20)
+	for _, want := range []string{"(20.0 MiB)", "dropped 0.030 s", "ready line 0.040 s (ready 0.070 s", "0.120 s on the mount against 0.100 s on the local disk (1.20×)", "allows 0.120 s", "come to 1.50× local"} {
+		if !strings.Contains(n, want) {
+			t.Errorf("note %q lacks %q", n, want)
+		}
+	}
+}
+
 // TestWithRoot: the local runs take piecefs mount --bundle's spec with another
 // root and nothing else changed.
 func TestWithRoot(t *testing.T) {
