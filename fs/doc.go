@@ -24,7 +24,8 @@
 // nothing can make them stale. A read-only open answers ENOSYS, so that the
 // kernel stops sending opens and releases at all (FUSE_NO_OPEN_SUPPORT);
 // files it then opens on its own keep their pages across opens
-// (FOPEN_KEEP_CACHE is the kernel's default for them). A walk that opens
+// (FOPEN_KEEP_CACHE is the kernel's default for them), and symlinks keep
+// their targets (FUSE_CACHE_SYMLINKS). A walk that opens
 // every file saves two round trips a file: a cold tar of 20,000 small
 // files took 3.15 s instead of 3.82 s (medians of 3, local disk 2.38 s).
 //

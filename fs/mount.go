@@ -60,8 +60,13 @@ func fsOptions(opts Options) *gofs.Options {
 			// warm random 4 KiB reads: half the kernel CPU per read, and the
 			// same speed for sequential reads.
 			DisableSplice: true,
-			Debug:         opts.Debug,
-			Logger:        fuseLogger(opts),
+			// A link's target is fixed by the manifest like everything
+			// else, so the kernel may keep it (FUSE_CACHE_SYMLINKS): a
+			// container start resolves /lib, /lib64 and the loader's links
+			// again and again, each a round trip without this.
+			EnableSymlinkCaching: true,
+			Debug:                opts.Debug,
+			Logger:               fuseLogger(opts),
 		},
 		EntryTimeout:    &timeout,
 		AttrTimeout:     &timeout,

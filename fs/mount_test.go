@@ -7,8 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/sirupsen/logrus"
 
 	"golang.org/x/sys/unix"
 )
@@ -258,4 +262,50 @@ func checkStatfs(t *testing.T, f *fixture, mnt string) {
 	if st.Flags&unix.ST_RDONLY == 0 {
 		t.Errorf("statfs flags %#x: not read-only", st.Flags)
 	}
+}
+
+// TestSymlinkCached checks that the kernel keeps a link's target: reading
+// it again, through a new lookup too, asks the server nothing.
+func TestSymlinkCached(t *testing.T) {
+	log := logrus.New()
+	var reqs countingHook
+	log.AddHook(&reqs)
+	log.Out = io.Discard
+	_, mnt := mountFixtureWith(t, Options{Log: log, Debug: true})
+	for range 3 {
+		checkReadlink(t, nil, mnt)
+		if _, err := os.Stat(filepath.Join(mnt, "link")); err != nil { // follows it
+			t.Fatal(err)
+		}
+	}
+	if n := reqs.count(": READLINK "); n != 1 {
+		t.Errorf("the server was asked for the link's target %d times; want once", n)
+	}
+}
+
+// countingHook counts go-fuse's request traces that contain a string.
+type countingHook struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (h *countingHook) Levels() []logrus.Level { return logrus.AllLevels }
+
+func (h *countingHook) Fire(e *logrus.Entry) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.lines = append(h.lines, e.Message)
+	return nil
+}
+
+func (h *countingHook) count(s string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, l := range h.lines {
+		if strings.Contains(l, s) {
+			n++
+		}
+	}
+	return n
 }
