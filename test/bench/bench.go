@@ -41,6 +41,8 @@ type bench struct {
 	// origin sends; countedHttpfs2 is nil with httpfs2.
 	countedPiecefs, countedHttpfs2 *counted
 
+	prof *profiledRead // the profiled cold read; nil until it ran
+
 	notes  []string
 	phases []phase
 }

@@ -51,6 +51,20 @@
 // the source file read at random in 64 KiB reads, cold, shows what the disk
 // gives such reads.
 //
+// # The profiled cold read
+//
+// A cold sequential read keeps the machine's cores nearly all busy, so its
+// limit is its CPU cost per byte. After the measured cold reads, one more
+// cold read runs on a mount started with --debug-addr while the benchmark
+// fetches /debug/pprof/profile for about 90% of the read's expected length
+// (profile.go). Each sample goes to the bucket of the innermost frame of
+// its stack that names a cost (sha256, crc32, disk writes and reads,
+// network reads, FUSE, memory copies, allocation and GC, the scheduler),
+// and the rows beside the cold read give the mount's cores beside the
+// machine's, its core-ms per MiB served, the shares, and crypto/sha256's
+// speed on one core of this machine measured in the same run. The
+// profiler never runs during a measured read.
+//
 // # Cleanup
 //
 // Every child process (origins, mounts) runs in its own process group, so

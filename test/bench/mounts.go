@@ -63,6 +63,9 @@ type piecefsMount struct {
 	cache  string
 	mnt    string
 	memory int64 // --memory-cache; 0 means the configured one
+	// debugAddr, when set, is the mount's --debug-addr (Go's profiling
+	// endpoints), for the profiled cold read only.
+	debugAddr string
 }
 
 func (s *piecefsMount) name() string { return "piecefs" }
@@ -77,8 +80,11 @@ func (s *piecefsMount) start(ctx context.Context, cold bool) (*mount, error) {
 	if s.memory > 0 {
 		memory = s.memory
 	}
-	hm, err := harness.StartMount(ctx, harness.Command{Path: s.b.bin, Args: []string{"mount", "--cache", s.cache,
-		"--memory-cache", strconv.FormatInt(memory, 10), "--tag", s.tag, "--log-level", "warn", s.url, s.mnt}}, s.mnt)
+	args := []string{"mount", "--cache", s.cache, "--memory-cache", strconv.FormatInt(memory, 10), "--tag", s.tag, "--log-level", "warn"}
+	if s.debugAddr != "" {
+		args = append(args, "--debug-addr", s.debugAddr)
+	}
+	hm, err := harness.StartMount(ctx, harness.Command{Path: s.b.bin, Args: append(args, s.url, s.mnt)}, s.mnt)
 	if err != nil {
 		return nil, fmt.Errorf("piecefs mount: %w", err)
 	}

@@ -16,8 +16,8 @@ func runMode(ctx context.Context, cfg config, stdout, logw io.Writer) error {
 }
 
 // measure runs the whole plan: the FUSE ceiling, the local and origin
-// baselines, piecefs cold then warm, the bytes piecefs fetches, rclone cold
-// then warm, and httpfs2. A failure of rclone or httpfs2 is reported in the
+// baselines, piecefs cold, one more cold read profiled, piecefs warm, the
+// bytes piecefs fetches, rclone cold then warm, and httpfs2. A failure of rclone or httpfs2 is reported in the
 // notes, not as a failure of the benchmark (unless -require-tools).
 func (b *bench) measure(ctx context.Context, t *table) error {
 	steps := []struct {
@@ -30,6 +30,7 @@ func (b *bench) measure(ctx context.Context, t *table) error {
 		{"durable block commits", func(ctx context.Context) error { return b.blockCommitSuite(ctx, t) }},
 		{"origin baselines (keep-alive range GETs)", func(ctx context.Context) error { return b.originSuite(ctx, t) }},
 		{"piecefs cold", func(ctx context.Context) error { return b.coldSuite(ctx, t, b.piecefs, colPiecefs) }},
+		{"piecefs cold, profiled", func(ctx context.Context) error { return b.profileSuite(ctx, t) }},
 		{"piecefs first byte, procedural file", func(ctx context.Context) error { return b.hugeTTFB(ctx, t) }},
 		{"piecefs warm", func(ctx context.Context) error { return b.warmSuite(ctx, t, b.piecefs, colPiecefs) }},
 		{"piecefs preheat", func(ctx context.Context) error { return b.preheatSuite(ctx, t) }},

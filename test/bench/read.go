@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"time"
@@ -16,9 +15,10 @@ import (
 const readBuf = 1 << 20
 
 // readSeq reads the file at path from start to end with 1 MiB reads,
-// hashing the bytes into h when h is not nil, and returns how long that
-// took, open included. It fails unless it read want bytes.
-func readSeq(ctx context.Context, path string, want int64, h hash.Hash) (time.Duration, error) {
+// writing the bytes to h (a hash, or a progress record) when h is not nil,
+// and returns how long that took, open included. It fails unless it read
+// want bytes.
+func readSeq(ctx context.Context, path string, want int64, h io.Writer) (time.Duration, error) {
 	start := time.Now()
 	f, err := os.Open(path)
 	if err != nil {

@@ -146,8 +146,10 @@ type jsonReport struct {
 	Host   map[string]any    `json:"host"`
 	Tools  map[string]string `json:"tools"`
 	Rows   []jsonRow         `json:"rows"`
-	Notes  []string          `json:"notes"`
-	Phases []phase           `json:"phases"`
+	// Profile is where the mount's CPU went in the profiled cold read.
+	Profile *jsonProfile `json:"coldSeqProfile,omitempty"`
+	Notes   []string     `json:"notes"`
+	Phases  []phase      `json:"phases"`
 }
 
 type jsonRow struct {
@@ -178,6 +180,9 @@ func (b *bench) writeJSON(ctx context.Context, t *table, notes []string) error {
 	}
 	for _, r := range t.rows() {
 		rep.Rows = append(rep.Rows, toJSON(r))
+	}
+	if b.prof != nil {
+		rep.Profile = b.prof.toJSON()
 	}
 	data, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {

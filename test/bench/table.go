@@ -102,6 +102,8 @@ type table struct {
 	coldSeq, warmSeq, hotSeq, ceiling *row
 	diskWrite                         *row // the cold read beside the disk's durable write speed
 	coldCPU                           *row // cores busy during the cold reads and curl's
+	profCPU                           *row // the profiled cold read: the mount's cores beside the machine's
+	profSHA                           *row // the profiled cold read beside sha256 on one core
 	ttfb, ttfbHuge                    *row
 	ttfbLocal                         *row // not printed: the local disk's first byte, noted under ttfb
 	coldTar, warmTar, find            *row
@@ -146,6 +148,8 @@ func newTable(cfg config) *table {
 			conds: []cond{atLeast("≥ 0.5× baseline", colBase, 0.5)}},
 		ceiling:   &row{name: "seq read, warm vs FUSE ceiling", unit: "MiB/s", baseline: "go-fuse memory file"},
 		coldCPU:   &row{name: fmt.Sprintf("seq read, cold: busy cores of %d", runtime.NumCPU()), unit: "cores", baseline: "curl, keep-alive"},
+		profCPU:   &row{name: "seq read, cold, profiled: piecefs CPU", unit: "cores", baseline: "whole machine busy, same read"},
+		profSHA:   &row{name: "seq read, cold, profiled vs sha256 on one core", unit: "MiB/s", baseline: "crypto/sha256, one core"},
 		diskWrite: &row{name: "seq read, cold vs durable disk write", unit: "MiB/s", baseline: "write+fsync 4 MiB files"},
 		ttfb: &row{name: "first byte after mount, " + formatSize(cfg.bigSize), unit: "ms", baseline: "1-byte range GET, keep-alive",
 			conds: []cond{atMostConst("≤ 5 ms", 5)}},
@@ -183,7 +187,7 @@ func newTable(cfg config) *table {
 
 // rows lists the rows in the order they are printed.
 func (t *table) rows() []*row {
-	rs := []*row{t.coldSeq, t.diskWrite, t.coldCPU, t.warmSeq, t.hotSeq, t.ceiling, t.ttfb}
+	rs := []*row{t.coldSeq, t.diskWrite, t.coldCPU, t.profCPU, t.profSHA, t.warmSeq, t.hotSeq, t.ceiling, t.ttfb}
 	if t.ttfbHuge != nil {
 		rs = append(rs, t.ttfbHuge)
 	}
