@@ -24,8 +24,11 @@ func TestSummarizeCPU(t *testing.T) {
 		stack []string
 		want  bucket
 	}{
-		{30, []string{"crypto/internal/fips140/sha256.blockSHANI", "crypto/internal/fips140/sha256.block",
+		// The store's hash of a completed piece, and a block's on arrival.
+		{20, []string{"crypto/internal/fips140/sha256.blockSHANI", "crypto/internal/fips140/sha256.block",
 			"crypto/sha256.Sum256", store + "hashFile"}, bucketSHA256},
+		{10, []string{"crypto/internal/fips140/sha256.blockSHANI", "crypto/sha256.Sum256",
+			"github.com/piecefs/piecefs/fetch.readBlocks"}, bucketSHA256},
 		// A read(2) is the network's by its caller.
 		{20, []string{"internal/runtime/syscall/linux.Syscall6", "syscall.RawSyscall6", "syscall.read",
 			"internal/poll.(*FD).Read", "net.(*netFD).Read", "net.(*conn).Read", "bufio.(*Reader).Read"}, bucketNetRead},
@@ -91,6 +94,9 @@ func TestSummarizeCPU(t *testing.T) {
 	}
 	if got.total != 100*time.Millisecond || got.duration != 3*time.Second || !got.start.Equal(time.Unix(0, p.TimeNanos)) {
 		t.Errorf("total %v, duration %v, start %v; want 100ms, 3s, %v", got.total, got.duration, got.start, time.Unix(0, p.TimeNanos))
+	}
+	if got.storeSHA != 20*time.Millisecond {
+		t.Errorf("sha256 under the store: %v, want 20ms", got.storeSHA)
 	}
 	const shares = "sha256 30%, disk writes 20%, network reads 20%, memory copies 12%, FUSE 6%, disk reads 4%, crc32 3%, allocation and GC 3%, scheduler 1%, other 1%"
 	if s := got.shares(); s != shares {
