@@ -293,7 +293,7 @@ func (b *bench) profileSuite(ctx context.Context, t *table) error {
 	onePass := r.mibps() / r.sha256
 	t.profSHA.note = fmt.Sprintf("crypto/sha256 over a 64 MiB buffer in this process, best of 3: %.0f MiB/s on one core; "+
 		"at %.0f MiB/s served, one sha256 pass over every byte needs %.2f cores at that speed; the mount makes two, each block as it arrives and each piece whole when the store completes it, "+
-		"and the profile shows sha256 taking %.2f cores (%.2f for the blocks, %.2f for the completions): %.1f× what two passes cost on an otherwise idle core, the hashes sharing the cores with everything else",
+		"and the profile shows sha256 taking %.2f cores (%.2f for the blocks, %.2f for the completions): %.1f× what two passes cost on an otherwise idle core",
 		r.sha256, r.mibps(), onePass, shaCores, shaCores-storeCores, storeCores, shaCores/(2*onePass))
 	b.prof = r
 	return nil
