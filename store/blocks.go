@@ -92,27 +92,52 @@ func (e *blockError) Error() string {
 func (e *blockError) Unwrap() error { return ErrCorrupt }
 
 // encodeSums returns the value bucket blocks holds for sums: 4 bytes
-// big-endian per block.
-func encodeSums(sums []uint32) []byte {
-	v := make([]byte, 0, 4*len(sums))
+// big-endian per block, followed by the block table's digest for a piece
+// trusted on its table (table not zero; see "Verification").
+func encodeSums(sums []uint32, table meta.Digest) []byte {
+	v := make([]byte, 0, 4*len(sums)+len(table))
 	for _, c := range sums {
 		v = binary.BigEndian.AppendUint32(v, c)
+	}
+	if table != (meta.Digest{}) {
+		v = append(v, table[:]...)
 	}
 	return v
 }
 
-// decodeSums returns the checksums a value of bucket blocks holds for a
-// piece of size bytes, or false if the value has the wrong length.
-func decodeSums(v []byte, size int64) ([]uint32, bool) {
+// decodeSums returns the checksums and the block table (zero for none) a
+// value of bucket blocks holds for a piece of size bytes, or false if the
+// value has neither length or names a zero table.
+func decodeSums(v []byte, size int64) ([]uint32, meta.Digest, bool) {
+	var table meta.Digest
+	if !sumsValueOK(v, size) {
+		return nil, table, false
+	}
 	n := numBlocks(size)
-	if len(v) != 4*n {
-		return nil, false
+	if len(v) > 4*n {
+		table = meta.Digest(v[4*n:])
 	}
 	sums := make([]uint32, n)
 	for i := range sums {
 		sums[i] = binary.BigEndian.Uint32(v[4*i:])
 	}
-	return sums, true
+	return sums, table, true
+}
+
+// sumsValueOK reports whether v is a well-formed value of bucket blocks
+// for a piece of size bytes: its checksums, and a block table that is not
+// zero if there is one. A version that knew no tables finds a value with
+// one of the wrong length, and prunes it: it then hashes the piece whole
+// before serving it, as it must, not having checked the table.
+func sumsValueOK(v []byte, size int64) bool {
+	n := 4 * numBlocks(size)
+	switch len(v) {
+	case n:
+		return true
+	case n + len(meta.Digest{}):
+		return meta.Digest(v[n:]) != meta.Digest{}
+	}
+	return false
 }
 
 // blockPool holds buffers of one block, for reads of part of a block: the

@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 
@@ -52,13 +53,31 @@ func recordedSums(t *testing.T, s *Store, d meta.Digest) ([]byte, bool) {
 }
 
 // checkSums fails the test unless bucket blocks records the checksums of
-// data for d.
+// data for d, alone or followed by the block table the piece is trusted on
+// (see recordedTable).
 func checkSums(t *testing.T, s *Store, d meta.Digest, data []byte) {
 	t.Helper()
 	got, ok := recordedSums(t, s, d)
-	if want := wantSums(data); !ok || !bytes.Equal(got, want) {
+	want := wantSums(data)
+	if len(got) == len(want)+len(meta.Digest{}) && meta.Digest(got[len(want):]) != (meta.Digest{}) {
+		got = got[:len(want)]
+	}
+	if !ok || !bytes.Equal(got, want) {
 		t.Errorf("bucket %s for %s = %x (present %v), want %x", BucketBlocks, d, got, ok, want)
 	}
+}
+
+// recordedTable returns the block table that the value of bucket blocks
+// for d, a piece of size bytes, says the piece is trusted on; zero for
+// none (hashed whole). The value must be well formed.
+func recordedTable(t *testing.T, s *Store, d meta.Digest, size int64) meta.Digest {
+	t.Helper()
+	v, ok := recordedSums(t, s, d)
+	_, table, valid := decodeSums(v, size)
+	if !ok || !valid {
+		t.Fatalf("bucket %s for %s = %x (present %v): not a well-formed value", BucketBlocks, d, v, ok)
+	}
+	return table
 }
 
 // blocky is a piece of four blocks, the last one short.
@@ -412,4 +431,58 @@ func TestCrashBeforeChecksumsFlushed(t *testing.T) {
 		t.Fatalf("first read of a damaged piece still without checksums = %v, want ErrCorrupt", err)
 	}
 	checkAbsent(t, cs, d)
+}
+
+// TestSumsValue checks the values of bucket blocks a piece of three blocks
+// may have: its checksums, alone or followed by a block table that is not
+// zero; nothing else.
+func TestSumsValue(t *testing.T) {
+	size := int64(2*bs + 1)
+	sums := []uint32{1, 2, 3}
+	table := meta.Sum([]byte("a table"))
+	for _, c := range []struct {
+		name  string
+		v     []byte
+		ok    bool
+		table meta.Digest
+	}{
+		{"checksums", encodeSums(sums, meta.Digest{}), true, meta.Digest{}},
+		{"with a table", encodeSums(sums, table), true, table},
+		{"with a zero table", append(encodeSums(sums, meta.Digest{}), make([]byte, 32)...), false, meta.Digest{}},
+		{"short", encodeSums(sums[:2], meta.Digest{}), false, meta.Digest{}},
+		{"a table cut short", encodeSums(sums, table)[:12+31], false, meta.Digest{}},
+		{"a byte more", append(encodeSums(sums, table), 0), false, meta.Digest{}},
+	} {
+		got, gotTable, ok := decodeSums(c.v, size)
+		if ok != c.ok || sumsValueOK(c.v, size) != c.ok || gotTable != c.table || (ok && !slices.Equal(got, sums)) {
+			t.Errorf("%s: decodeSums = %v, %s, %v; want ok %v, table %s", c.name, got, gotTable, ok, c.ok, c.table)
+		}
+	}
+}
+
+// TestVerifyTrustedOnTable: verifying the cache hashes a piece trusted on
+// its table against its digest like any other, dropping one whose table
+// lied and no longer trusting a good one on its table alone.
+func TestVerifyTrustedOnTable(t *testing.T) {
+	good, p := partData(13, 2)
+	bad, q := partData(14, 2)
+	dir := t.TempDir()
+	s := openT(t, dir, Options{})
+	commitBlocksT(t, s, withTable(p, good), good, 0, 1)
+	commitBlocksT(t, s, withTable(q, content(15, len(bad))), content(15, len(bad)), 0, 1)
+	checked, nbad, err := s.Verify(context.Background(), nil)
+	if checked != 2 || nbad != 1 || err != nil {
+		t.Fatalf("Verify = %d checked, %d bad, %v; want 2, 1, nil", checked, nbad, err)
+	}
+	if s.Has(q.Digest) {
+		t.Error("the piece whose table lied is still complete")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openT(t, dir, Options{})
+	if got := recordedTable(t, s, p.Digest, p.Size); got != (meta.Digest{}) {
+		t.Errorf("the good piece is still trusted on table %s only", got)
+	}
+	checkComplete(t, s, p.Digest, good)
 }

@@ -85,20 +85,23 @@ func putRecord(bucket string, d meta.Digest, size int64) func(*bolt.Tx) error {
 // complete, with the checksums of its blocks, in one transaction: a piece
 // is never recorded without them. The transaction deletes the record of a
 // partial piece d too, whose file the caller then removes or has renamed.
-// It is idempotent, as db.Batch requires.
-func putPiece(d meta.Digest, size int64, sums []uint32) func(*bolt.Tx) error {
+// table is the block table a piece made from verified blocks is trusted on
+// instead of a hash of the whole (see "Verification"); zero for a piece
+// hashed whole. It is idempotent, as db.Batch requires.
+func putPiece(d meta.Digest, size int64, sums []uint32, table meta.Digest) func(*bolt.Tx) error {
 	return func(tx *bolt.Tx) error {
 		if err := tx.Bucket([]byte(BucketPartial)).Delete(d[:]); err != nil {
 			return err
 		}
-		if err := tx.Bucket([]byte(BucketBlocks)).Put(d[:], encodeSums(sums)); err != nil {
+		if err := tx.Bucket([]byte(BucketBlocks)).Put(d[:], encodeSums(sums, table)); err != nil {
 			return err
 		}
 		return tx.Bucket([]byte(BucketPieces)).Put(d[:], encodeSize(size))
 	}
 }
 
-// putSums returns a function that records the checksums of the piece d if
+// putSums returns a function that records the checksums of the piece d,
+// computed while hashing it whole against d (so with no block table), if
 // the piece is still recorded complete: checksums must not outlive their
 // piece's record. It is idempotent, as db.Batch requires.
 func putSums(d meta.Digest, sums []uint32) func(*bolt.Tx) error {
@@ -106,7 +109,7 @@ func putSums(d meta.Digest, sums []uint32) func(*bolt.Tx) error {
 		if tx.Bucket([]byte(BucketPieces)).Get(d[:]) == nil {
 			return nil
 		}
-		return tx.Bucket([]byte(BucketBlocks)).Put(d[:], encodeSums(sums))
+		return tx.Bucket([]byte(BucketBlocks)).Put(d[:], encodeSums(sums, meta.Digest{}))
 	}
 }
 

@@ -22,6 +22,12 @@ type piece struct {
 	// slice once set is never written to, so a reader may use it after
 	// unlocking.
 	sums []uint32
+	// table is, for a complete piece made from blocks verified against a
+	// block table and not hashed whole, that table's digest (see
+	// "Verification"): the piece is served as it is only to readers that
+	// trust the same table. Zero for a piece hashed whole against its
+	// digest. Known with sums, and set and cleared with them.
+	table meta.Digest
 	// have is, for a partial piece, its recorded blocks and their
 	// checksums (never nil); it is replaced, never changed.
 	have    *presence

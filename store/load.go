@@ -10,7 +10,9 @@ import (
 )
 
 // Load returns all bytes of the complete piece want, every block checked
-// against its checksum on every call (see "Verification"), so that the
+// against its checksum on every call (the whole piece against its digest
+// if it is trusted on another block table than want's; see
+// "Verification"), so that the
 // caller can keep them (in a memory tier, say) without reading the piece
 // twice. If the piece is not complete, is complete with another size than
 // want.Size (see "Sizes"), or its file turns out to be missing, short or
@@ -29,6 +31,12 @@ func (s *Store) Load(want meta.Piece) ([]byte, error) {
 	sums, err := s.knownSums(p)
 	if err != nil {
 		return nil, err
+	}
+	if t := s.tableOf(p); t != (meta.Digest{}) && t != want.Blocks {
+		// Trusted on a table this reader does not trust: the whole piece
+		// is checked against its digest below, as a piece without
+		// checksums is, and then no longer trusted on a table alone.
+		sums = nil
 	}
 	f, release, err := s.files.acquire(p)
 	if errors.Is(err, fs.ErrNotExist) {

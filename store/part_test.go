@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -297,37 +298,116 @@ func TestWriterSupersedesPart(t *testing.T) {
 	}
 }
 
-// TestPartWrongBlocks completes a piece from blocks that are not its own
-// (verified against a block table that does not describe it): the commit
-// that would complete it hashes the file, fails with ErrCorrupt and drops
-// the partial piece.
+// TestPartWrongBlocks completes a piece without a block table from blocks
+// of more than one Part that are not its own: the commit that would
+// complete it hashes the file, fails with ErrCorrupt and drops the partial
+// piece.
 func TestPartWrongBlocks(t *testing.T) {
 	data, p := partData(7, 3)
 	wrong := content(8, len(data))
-	for _, c := range []struct {
-		name  string
-		p     meta.Piece
-		parts [][]int
-	}{
-		{"assembled", p, [][]int{{0}, {1, 2}}},
-		{"one part, block table", withTable(p, wrong), [][]int{{0, 1, 2}}},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			s := openT(t, t.TempDir(), Options{})
-			last := len(c.parts) - 1
-			for _, ks := range c.parts[:last] {
-				commitBlocksT(t, s, c.p, wrong, ks...)
-			}
-			w := createPartT(t, s, c.p)
-			writeBlocksT(t, w, wrong, c.parts[last]...)
-			if err := w.Commit(); !errors.Is(err, ErrCorrupt) {
-				t.Errorf("Commit = %v, want ErrCorrupt", err)
-			}
-			checkAbsent(t, s, p.Digest)
-			checkServed(t, s, c.p, wrong)
-			checkConsistent(t, s)
-		})
+	s := openT(t, t.TempDir(), Options{})
+	commitBlocksT(t, s, p, wrong, 0)
+	w := createPartT(t, s, p)
+	writeBlocksT(t, w, wrong, 1, 2)
+	if err := w.Commit(); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Commit = %v, want ErrCorrupt", err)
 	}
+	checkAbsent(t, s, p.Digest)
+	checkServed(t, s, p, wrong)
+	checkConsistent(t, s)
+}
+
+// TestPartTrustedOnTable completes pieces from blocks verified against a
+// block table, in one Part and in several, without hashing them whole:
+// one whose table describes other bytes than its digest (a lying
+// manifest's) becomes complete, trusted on that table, and is served to
+// readers that trust the same table (the bytes it vouches for, which its
+// ranged reads served before the piece was complete), but never to a
+// reader without a table or with another one, before or after a restart:
+// for those the piece is hashed whole, fails, and is dropped.
+func TestPartTrustedOnTable(t *testing.T) {
+	data, p := partData(9, 3)
+	wrong := content(10, len(data))
+	lying := withTable(p, wrong)
+	for _, c := range []struct {
+		name   string
+		parts  [][]int
+		reader func(*testing.T, *Store) // the reader that does not trust the table
+	}{
+		{"one part, read without a table", [][]int{{0, 1, 2}}, func(t *testing.T, s *Store) {
+			b := make([]byte, bs)
+			n, err := s.ReadAt(p, b, bs)
+			if err == nil || !errors.Is(err, ErrCorrupt) || !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("ReadAt without the table = %d, %v; want ErrCorrupt and fs.ErrNotExist", n, err)
+			}
+			if bytes.Contains(b, wrong[bs:bs+100]) {
+				t.Error("ReadAt without the table returned bytes of the lying table's piece")
+			}
+		}},
+		{"parts, loaded with another table", [][]int{{0}, {2}, {1}}, func(t *testing.T, s *Store) {
+			other := withTable(p, data)
+			if b, err := s.Load(other); err == nil || !errors.Is(err, ErrCorrupt) || !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("Load with another table = %d bytes, %v; want ErrCorrupt and fs.ErrNotExist", len(b), err)
+			}
+		}},
+	} {
+		for _, restart := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s, restart %v", c.name, restart), func(t *testing.T) {
+				dir := t.TempDir()
+				s := openT(t, dir, Options{})
+				for _, ks := range c.parts {
+					commitBlocksT(t, s, lying, wrong, ks...)
+				}
+				if !s.Has(p.Digest) || recordedTable(t, s, p.Digest, p.Size) != lying.Blocks {
+					t.Fatalf("the piece is not complete, trusted on its table")
+				}
+				checkServed(t, s, lying, wrong, 0, 1, 2)
+				if b, err := s.Load(lying); err != nil || !bytes.Equal(b, wrong) {
+					t.Errorf("Load with the table = %v; want the table's bytes", err)
+				}
+				if restart {
+					if err := s.Close(); err != nil {
+						t.Fatal(err)
+					}
+					s = openT(t, dir, Options{})
+					checkServed(t, s, lying, wrong, 0, 1, 2)
+				}
+				c.reader(t, s)
+				checkAbsent(t, s, p.Digest)
+				checkServed(t, s, lying, wrong)
+				checkConsistent(t, s)
+			})
+		}
+	}
+}
+
+// TestPartTableUpgraded checks that a piece trusted on its table, read by
+// a reader without it and found to hash to its digest, is served to that
+// reader and from then on trusted by everyone: in memory at once, and in
+// bucket blocks once the checksums are written (at Close here).
+func TestPartTableUpgraded(t *testing.T) {
+	data, p := partData(11, 3)
+	tp := withTable(p, data)
+	dir := t.TempDir()
+	s := openT(t, dir, Options{})
+	commitBlocksT(t, s, tp, data, 1)
+	commitBlocksT(t, s, tp, data, 0, 2)
+	if got := recordedTable(t, s, p.Digest, p.Size); got != tp.Blocks {
+		t.Fatalf("recorded table %s, want %s", got, tp.Blocks)
+	}
+	checkServed(t, s, tp, data, 0, 1, 2)
+	checkServed(t, s, p, data, 0, 1, 2) // hashed whole, then trusted
+	other := withTable(p, content(12, len(data)))
+	checkServed(t, s, other, data, 0, 1, 2) // a lying table's reader gets the digest's bytes
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openT(t, dir, Options{})
+	if got := recordedTable(t, s, p.Digest, p.Size); got != (meta.Digest{}) {
+		t.Errorf("recorded table after the whole hash %s, want none", got)
+	}
+	checkComplete(t, s, p.Digest, data)
+	checkConsistent(t, s)
 }
 
 // TestPartReopen keeps the committed blocks across Close and Open, and

@@ -213,9 +213,12 @@ func (s *Store) recordPart(e *piece, have, merged *presence, reserved int64) err
 // finishPart makes the partial piece e, all of whose blocks are durable
 // (merged), a complete piece: given the piece's name, then recorded with
 // every block's checksum in the transaction that deletes its partial
-// record, if it has one (recorded). Unless one Part wrote every block and
-// the piece has no block table (so the caller verified those bytes against
-// the piece's digest), the file is first hashed whole against the digest.
+// record, if it has one (recorded). A piece with a block table, every
+// block of which its writers verified against that table, is recorded
+// trusted on the table, not hashed (see "Verification"); one without,
+// put together by more than one Part, is first hashed whole against its
+// digest (one Part that wrote every block verified them against the
+// digest itself).
 //
 // The partial record, if there is one, keeps its file at every step: the
 // piece's name is a second name of the file (a hard link) until the
@@ -230,8 +233,8 @@ func (s *Store) recordPart(e *piece, have, merged *presence, reserved int64) err
 // failure drops the partial piece. The caller holds e's stripe; the
 // reservation is used up or released on every path.
 func (s *Store) finishPart(e *piece, merged *presence, alone, recorded bool, reserved int64) error {
-	sums := merged.sums
-	if !alone || merged.table != (meta.Digest{}) {
+	sums, table := merged.sums, merged.table
+	if !alone && table == (meta.Digest{}) {
 		var err error
 		if sums, err = s.hashPartial(e, merged.sums); err != nil {
 			s.unreserve(reserved)
@@ -247,7 +250,7 @@ func (s *Store) finishPart(e *piece, merged *presence, alone, recorded bool, res
 	s.files.evict(e.d) // a read of the partial piece may hold the file
 	err = s.step(stepDirsync, func() error { return durable.SyncDir(filepath.Dir(final)) })
 	if err == nil {
-		err = s.step(stepCommit, func() error { return s.commitRecords(putPiece(e.d, e.size, sums)) })
+		err = s.step(stepCommit, func() error { return s.commitRecords(putPiece(e.d, e.size, sums, table)) })
 	}
 	if err != nil {
 		s.remove(final)
@@ -261,7 +264,7 @@ func (s *Store) finishPart(e *piece, merged *presence, alone, recorded bool, res
 	s.mu.Lock()
 	s.index.remove(e)
 	e.completed = true
-	s.index.commit(&piece{d: e.d, size: e.size, atime: s.now(), dirty: true, sums: sums}, reserved)
+	s.index.commit(&piece{d: e.d, size: e.size, atime: s.now(), dirty: true, sums: sums, table: table}, reserved)
 	s.mu.Unlock()
 	if linked {
 		// Its record is gone: so goes its name. A crash first, or a

@@ -103,7 +103,7 @@ func encodePartial(h *presence) []byte {
 	v = append(v, encodeSize(h.size)...)
 	v = append(v, h.table[:]...)
 	v = append(v, h.bits...)
-	return append(v, encodeSums(h.sums)...)
+	return append(v, encodeSums(h.sums, meta.Digest{})...) // the table is in the header
 }
 
 // decodePartial returns the presence a value of bucket partial records, or

@@ -44,7 +44,7 @@ func (s *Store) ReadAt(want meta.Piece, b []byte, off int64) (int, error) {
 	var sums []uint32
 	if have != nil {
 		sums = have.sums
-	} else if sums, err = s.blockSums(pc); err != nil {
+	} else if sums, err = s.blockSums(pc, want.Blocks); err != nil {
 		return 0, err
 	}
 	if err := s.readBlocks(pc, sums, b[:n], off); err != nil {

@@ -104,7 +104,7 @@ func (s *Store) finishCompletions(sc scanned) (int, error) {
 			s.log.WithError(err).WithField("piece", c.d.String()).Warn("a crash interrupted the completion of a partial piece, and the file under the piece's name cannot be made durable; removed, the piece is not complete")
 			continue
 		}
-		puts = append(puts, putPiece(c.d, c.size, sums))
+		puts = append(puts, putPiece(c.d, c.size, sums, meta.Digest{}))
 	}
 	if len(puts) == 0 {
 		return 0, nil

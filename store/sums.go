@@ -11,38 +11,70 @@ import (
 	"github.com/piecefs/piecefs/meta"
 )
 
-// blockSums returns the checksums that reads of the pinned piece p check
-// its blocks against (see "Verification"): those in memory; else those in
-// bucket blocks, loaded by the piece's first read in this process; else,
-// for a piece an older version recorded without them, those computed while
-// hashing the whole file against its digest, which are then recorded.
-// Concurrent first reads of a piece share one load or hash.
-func (s *Store) blockSums(p *piece) ([]uint32, error) {
-	if sums := s.sumsOf(p); sums != nil {
-		return sums, nil
+// blockSums returns the checksums that reads of the pinned piece p by a
+// reader trusting the block table table (zero for none) check its blocks
+// against (see "Verification"): those in memory; else those in bucket
+// blocks, loaded by the piece's first read in this process; else, for a
+// piece an older version recorded without them, or one trusted on another
+// block table than table, those computed while hashing the whole file
+// against its digest, which are then recorded (and the piece no longer
+// trusted on a table alone). Concurrent first reads of a piece share one
+// load or hash.
+func (s *Store) blockSums(p *piece, table meta.Digest) ([]uint32, error) {
+	// A flight joined may have been started by a reader of another table,
+	// whose result this reader cannot take: then it starts its own, which
+	// hashes the piece whole unless that happened meanwhile.
+	for range 2 {
+		if sums, ok := s.trustedSums(p, table); ok {
+			return sums, nil
+		}
+		v, err, _ := s.verifying.Do(string(p.d[:]), func() (any, error) { return s.firstSums(p, table) })
+		if err != nil {
+			return nil, err
+		}
+		// The flight joined may have been for another record of the
+		// digest, one dropped since. Its checksums are still those of
+		// the digest's content, which is all that the reads of this
+		// record check against.
+		if r := v.(trusted); r.table == (meta.Digest{}) || r.table == table {
+			s.setSums(p, r.sums, r.table)
+			return r.sums, nil
+		}
 	}
-	v, err, _ := s.verifying.Do(string(p.d[:]), func() (any, error) { return s.firstSums(p) })
-	if err != nil {
-		return nil, err
-	}
-	// The flight joined may have been for another record of the digest,
-	// one dropped since. Its checksums are still those of the digest's
-	// content, which is all that the reads of this record check against.
-	sums := v.([]uint32)
-	s.setSums(p, sums)
-	return sums, nil
+	return nil, fmt.Errorf("read piece %s: its checksums were not settled for block table %s", p.d, table)
 }
 
-func (s *Store) firstSums(p *piece) ([]uint32, error) {
+// trusted is what firstSums settles: a piece's checksums and the block
+// table they are trusted on (zero: the piece hashed whole).
+type trusted struct {
+	sums  []uint32
+	table meta.Digest
+}
+
+// trustedSums returns p's checksums in memory if a reader trusting table
+// may check against them: p was hashed whole, or trusted on that table.
+func (s *Store) trustedSums(p *piece, table meta.Digest) ([]uint32, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	ok := p.sums != nil && (p.table == (meta.Digest{}) || p.table == table)
+	return p.sums, ok
+}
+
+func (s *Store) firstSums(p *piece, table meta.Digest) (trusted, error) {
 	sums, err := s.knownSums(p)
-	if err != nil || sums != nil {
-		return sums, err
+	if err != nil {
+		return trusted{}, err
 	}
-	return s.upgradeFile(p)
+	if t := s.tableOf(p); sums != nil && (t == (meta.Digest{}) || t == table) {
+		return trusted{sums, t}, nil
+	}
+	sums, err = s.upgradeFile(p)
+	return trusted{sums: sums}, err
 }
 
 // knownSums returns the checksums of the pinned piece p from memory or
-// bucket blocks, keeping in memory those it loads; nil if the piece was
+// bucket blocks, keeping in memory those it loads (with the block table
+// they are trusted on, which tableOf then returns); nil if the piece was
 // recorded without them (or with a malformed value, which Open prunes).
 func (s *Store) knownSums(p *piece) ([]uint32, error) {
 	if sums := s.sumsOf(p); sums != nil {
@@ -52,9 +84,10 @@ func (s *Store) knownSums(p *piece) ([]uint32, error) {
 		return []uint32{}, nil // no blocks, nothing to record or check
 	}
 	var sums []uint32
+	var table meta.Digest
 	err := s.db.View(func(tx *bolt.Tx) error {
 		if v := tx.Bucket([]byte(BucketBlocks)).Get(p.d[:]); v != nil {
-			sums, _ = decodeSums(v, p.size) // copied out of the transaction
+			sums, table, _ = decodeSums(v, p.size) // copied out of the transaction
 		}
 		return nil
 	})
@@ -62,15 +95,16 @@ func (s *Store) knownSums(p *piece) ([]uint32, error) {
 		return nil, fmt.Errorf("read piece %s: load block checksums: %w", p.d, err)
 	}
 	if sums != nil {
-		s.setSums(p, sums)
+		s.setSums(p, sums, table)
 	}
 	return sums, nil
 }
 
 // upgradeFile hashes the file of the pinned piece p, which an older version
-// recorded without checksums, against its digest, computing the checksums
-// of its blocks in the same pass, and records them; if the file is damaged
-// it drops the piece instead.
+// recorded without checksums or which is trusted on a block table, against
+// its digest, computing the checksums of its blocks in the same pass, and
+// records them; if the file is damaged (or not the digest's: the table did
+// not describe the piece) it drops the piece instead.
 func (s *Store) upgradeFile(p *piece) ([]uint32, error) {
 	f, release, err := s.files.acquire(p)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -97,7 +131,7 @@ func (s *Store) upgradeFile(p *piece) ([]uint32, error) {
 func (s *Store) recordSums(p *piece, sums []uint32) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p.sums = sums
+	p.sums, p.table = sums, meta.Digest{}
 	s.pendingSums[p.d] = sums
 }
 
@@ -117,16 +151,24 @@ func (s *Store) sumsOf(p *piece) []uint32 {
 	return p.sums
 }
 
-func (s *Store) setSums(p *piece, sums []uint32) {
+func (s *Store) setSums(p *piece, sums []uint32, table meta.Digest) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p.sums = sums
+	p.sums, p.table = sums, table
+}
+
+// tableOf returns the block table p is trusted on, once its checksums are
+// known (see knownSums).
+func (s *Store) tableOf(p *piece) meta.Digest {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return p.table
 }
 
 // pruneSums deletes, at Open, the checksums of pieces that are not in
 // complete (dropped by the reconcile, or by a crash between deleting a
-// record and its checksums in an older layout) and those of the wrong
-// length for their piece, which then counts as recorded without them. It
+// record and its checksums in an older layout) and those malformed for
+// their piece (see sumsValueOK), which then counts as recorded without them. It
 // logs how many complete pieces lack checksums: an older version recorded
 // them, and each will be hashed whole on its first read.
 func (s *Store) pruneSums(complete map[meta.Digest]int64) error {
@@ -136,7 +178,7 @@ func (s *Store) pruneSums(complete map[meta.Digest]int64) error {
 		return tx.Bucket([]byte(BucketBlocks)).ForEach(func(k, v []byte) error {
 			if len(k) == len(meta.Digest{}) {
 				d := meta.Digest(k)
-				if size, kept := complete[d]; kept && len(v) == 4*numBlocks(size) {
+				if size, kept := complete[d]; kept && sumsValueOK(v, size) {
 					with[d] = true
 					return nil
 				}

@@ -104,7 +104,8 @@ func (s *Store) verifyPieces(ctx context.Context, tally func(meta.Digest, error)
 // own, leaving the open-file cache to the reads. The checksums of a good
 // file's blocks, computed in the same pass, are recorded if they are not
 // what bucket blocks holds: the piece was recorded by an older version, or
-// its checksums were garbled (which reads would have taken for damage).
+// its checksums were garbled (which reads would have taken for damage), or
+// it was trusted on a block table, which it no longer needs to be.
 func (s *Store) verifyPiece(p *piece) error {
 	known, err := s.knownSums(p)
 	if err != nil {
@@ -122,7 +123,7 @@ func (s *Store) verifyPiece(p *piece) error {
 	if err := s.checked(p, f, err); err != nil {
 		return err
 	}
-	if !slices.Equal(sums, known) {
+	if !slices.Equal(sums, known) || s.tableOf(p) != (meta.Digest{}) {
 		if known != nil {
 			s.log.WithField("piece", p.d.String()).Warn("block checksums recorded for a good piece were wrong; recorded again")
 		}

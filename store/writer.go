@@ -175,7 +175,7 @@ func (s *Store) installRecord(part string, d meta.Digest, size int64, sums []uin
 	// A file of an earlier copy may still be open in the cache; the
 	// rename unlinked it, and its space is freed once it is closed.
 	s.files.evict(d)
-	err := s.step(stepCommit, func() error { return s.commitRecords(putPiece(d, size, sums)) })
+	err := s.step(stepCommit, func() error { return s.commitRecords(putPiece(d, size, sums, meta.Digest{})) })
 	if err != nil {
 		s.remove(final)
 		return err
