@@ -317,6 +317,12 @@ func TestPreheatOfflineInterrupted(t *testing.T) {
 	origin.StallAfter(served)
 	p := startProc(t, fx.bin, "preheat", "--cache", cache, origin.URL(), "small")
 	waitFor(t, 30*time.Second, "a piece GET to stall", func() bool { return origin.Stalled() > 0 })
+	// The pieces served before the stall may still be on their way into
+	// the cache (fetches run side by side): wait until each has its name,
+	// which it gets just before its record.
+	waitFor(t, 30*time.Second, "the pieces served to be named in the cache", func() bool {
+		return len(cachedPieceFiles(t, cache)) >= served
+	})
 	sent := time.Now()
 	p.signal(syscall.SIGINT)
 	if !p.wait(40 * time.Second) {
@@ -326,9 +332,12 @@ func TestPreheatOfflineInterrupted(t *testing.T) {
 	if code := p.exitCode(); code == 0 || took > 3*time.Second {
 		t.Errorf("preheat --cache exited with status %d %v after SIGINT, want non-zero within 3s\nstderr: %s", code, took.Round(time.Millisecond), p.stderrTail())
 	}
+	// A commit the signal caught between a piece's name and its record
+	// is discarded, as a shutdown may: the next open removes the file.
+	// What was recorded is every piece that was served, or all but those.
 	v := runVerify(t, "--cache", cache)
-	if v.code != 0 || v.nbad != 0 || v.checked != served {
-		t.Errorf("piecefs verify after the interrupted preheat --cache: status %d, %d pieces checked, %d bad; want the %d pieces served, none bad\nstdout: %s\nstderr: %s",
+	if v.code != 0 || v.nbad != 0 || v.checked < 1 || v.checked > served {
+		t.Errorf("piecefs verify after the interrupted preheat --cache: status %d, %d pieces checked, %d bad; want 1 to the %d pieces served, none bad\nstdout: %s\nstderr: %s",
 			v.code, v.checked, v.nbad, served, v.stdout, v.stderr)
 	}
 	sigCheckCache(t, cache)
@@ -403,4 +412,21 @@ func TestPreheatOfflineCache(t *testing.T) {
 		t.Errorf("status of sizes/ after unpin --cache: %d pins, dirs %+v; want none pinned", st.Mount.Disk.Pins, st.Dirs)
 	}
 	m.Stop(t)
+}
+
+// cachedPieceFiles lists the complete piece files under cache: named by
+// their digest alone, which a piece gets just before its record.
+func cachedPieceFiles(t *testing.T, cache string) []string {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(cache, "pieces", "*", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pieces []string
+	for _, n := range names {
+		if base := filepath.Base(n); len(base) == 64 && !strings.Contains(base, ".") {
+			pieces = append(pieces, n)
+		}
+	}
+	return pieces
 }
