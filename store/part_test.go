@@ -452,3 +452,49 @@ func TestPartEmptyPiece(t *testing.T) {
 	}
 	checkComplete(t, s, p.Digest, []byte{})
 }
+
+// TestTableReadersConcurrent reads a piece trusted on its table with
+// readers of the table and readers without one at once: for an honest
+// table every read is served right; for a lying one, a reader without the
+// table never gets a byte, and a reader of the table gets its table's
+// bytes or, once the piece is dropped, a miss.
+func TestTableReadersConcurrent(t *testing.T) {
+	data, p := partData(16, 4)
+	wrong := content(17, len(data))
+	for _, c := range []struct {
+		name  string
+		bytes []byte // what the blocks hold
+	}{{"honest", data}, {"lying", wrong}} {
+		t.Run(c.name, func(t *testing.T) {
+			tp := withTable(p, c.bytes)
+			s := openT(t, t.TempDir(), Options{})
+			commitBlocksT(t, s, tp, c.bytes, 0, 1, 2, 3)
+			var wg sync.WaitGroup
+			for i := range 8 {
+				want := tp
+				if i%2 == 1 {
+					want = p
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for k := range 4 {
+						off, blk := block(c.bytes, k)
+						b := make([]byte, len(blk))
+						n, err := s.ReadAt(want, b, off)
+						switch {
+						case err == nil && (n != len(blk) || !bytes.Equal(b, blk)):
+							t.Errorf("reader %d, block %d: other bytes than the table's", i, k)
+						case err == nil && want == p && c.name == "lying":
+							t.Errorf("reader %d without the table was served block %d of a lying table", i, k)
+						case err != nil && (c.name == "honest" || !errors.Is(err, fs.ErrNotExist)):
+							t.Errorf("reader %d, block %d: %v", i, k, err)
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			checkConsistent(t, s)
+		})
+	}
+}

@@ -21,31 +21,30 @@ import (
 // trusted on a table alone). Concurrent first reads of a piece share one
 // load or hash.
 func (s *Store) blockSums(p *piece, table meta.Digest) ([]uint32, error) {
-	// A flight joined may have been started by a reader of another table,
-	// whose result this reader cannot take: then it starts its own, which
-	// hashes the piece whole unless that happened meanwhile.
-	for range 2 {
-		if sums, ok := s.trustedSums(p, table); ok {
-			return sums, nil
-		}
-		v, err, _ := s.verifying.Do(string(p.d[:]), func() (any, error) { return s.firstSums(p, table) })
-		if err != nil {
-			return nil, err
-		}
-		// The flight joined may have been for another record of the
-		// digest, one dropped since. Its checksums are still those of
-		// the digest's content, which is all that the reads of this
-		// record check against.
-		if r := v.(trusted); r.table == (meta.Digest{}) || r.table == table {
-			s.setSums(p, r.sums, r.table)
-			return r.sums, nil
-		}
+	if sums, ok := s.trustedSums(p, table); ok {
+		return sums, nil
 	}
-	return nil, fmt.Errorf("read piece %s: its checksums were not settled for block table %s", p.d, table)
+	// The flight is this record's, not the digest's: checksums settled
+	// for another record of the digest (one dropped since) are those of
+	// the bytes that record held, which, trusted on a block table, need
+	// not be the bytes of this one.
+	v, err, _ := s.verifying.Do(fmt.Sprintf("%p", p), func() (any, error) { return s.firstSums(p, table) })
+	if err != nil {
+		return nil, err
+	}
+	if r := v.(trusted); r.table == (meta.Digest{}) || r.table == table {
+		return r.sums, nil
+	}
+	// The flight joined was a reader's of the table p is trusted on,
+	// which this reader does not trust: it settles its own (hashing the
+	// piece whole, unless that happened meanwhile).
+	r, err := s.firstSums(p, table)
+	return r.sums, err
 }
 
-// trusted is what firstSums settles: a piece's checksums and the block
-// table they are trusted on (zero: the piece hashed whole).
+// trusted is what firstSums settles, and keeps in the piece: its
+// checksums and the block table they are trusted on (zero: the piece
+// hashed whole).
 type trusted struct {
 	sums  []uint32
 	table meta.Digest
