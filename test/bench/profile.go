@@ -117,8 +117,9 @@ type cpuProfile struct {
 	total    time.Duration
 	by       [numBuckets]time.Duration
 	// storeSHA is the part of by[bucketSHA256] under the store's frames:
-	// its hash of a completed piece against the piece's digest, the
-	// second pass over bytes whose blocks were hashed as they arrived.
+	// its hashes of whole pieces against their digests, a second pass
+	// over bytes whose blocks were hashed as they arrived, which a piece
+	// trusted on its block table no longer takes.
 	storeSHA time.Duration
 }
 
@@ -292,9 +293,10 @@ func (b *bench) profileSuite(ctx context.Context, t *table) error {
 	}
 	onePass := r.mibps() / r.sha256
 	t.profSHA.note = fmt.Sprintf("crypto/sha256 over a 64 MiB buffer in this process, best of 3: %.0f MiB/s on one core; "+
-		"at %.0f MiB/s served, one sha256 pass over every byte needs %.2f cores at that speed; the mount makes two, each block as it arrives and each piece whole when the store completes it, "+
-		"and the profile shows sha256 taking %.2f cores (%.2f for the blocks, %.2f for the completions): %.1f× what two passes cost on an otherwise idle core",
-		r.sha256, r.mibps(), onePass, shaCores, shaCores-storeCores, storeCores, shaCores/(2*onePass))
+		"at %.0f MiB/s served, one sha256 pass over every byte needs %.2f cores at that speed; the mount hashes each block as it arrives, and the store hashes a piece whole only when it must "+
+		"(a piece without a block table put together from several writers, a reader of another table: see store's doc); "+
+		"the profile shows sha256 taking %.2f cores (%.2f for the blocks, %.2f in the store): %.1f× what one pass costs on an otherwise idle core",
+		r.sha256, r.mibps(), onePass, shaCores, shaCores-storeCores, storeCores, shaCores/onePass)
 	b.prof = r
 	return nil
 }
