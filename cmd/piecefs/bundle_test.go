@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
@@ -435,13 +436,13 @@ func TestMountBundleWrite(t *testing.T) {
 	t.Chdir(filepath.Dir(root))
 	log, logged := bundleTestLog()
 	sigs := make(chan os.Signal, 2)
-	if got, err := (&mountBundle{}).write(nil, "x", sigs, log); got != sigs || err != nil {
+	if got, err := (&mountBundle{}).write(nil, "x", sigs, nil, log); got != sigs || err != nil {
 		t.Errorf("without --bundle: %v, %v; want sigs itself and no error", got, err)
 	}
 	im := &meta.Image{Cmd: []string{"serve"}, WorkingDir: "/srv", User: "app"}
 	dir := filepath.Join(t.TempDir(), "b")
 	b := &mountBundle{dir: dir, opts: bundleOptions{writable: writableNone, name: "box"}}
-	if got, err := b.write(im, filepath.Base(root), sigs, log); got != sigs || err != nil {
+	if got, err := b.write(im, filepath.Base(root), sigs, nil, log); got != sigs || err != nil {
 		t.Fatalf("write: %v, %v", got, err)
 	}
 	real, err := filepath.EvalSymlinks(root)
@@ -462,7 +463,7 @@ func TestMountBundleWrite(t *testing.T) {
 	if want := "run it: runc run -b " + dir + " box"; !strings.Contains(logged.String(), want) {
 		t.Errorf("log %q, want %q in it", logged, want)
 	}
-	if _, err := b.write(nil, root, sigs, log); err == nil || !strings.Contains(err.Error(), "has no image config") {
+	if _, err := b.write(nil, root, sigs, nil, log); err == nil || !strings.Contains(err.Error(), "has no image config") {
 		t.Errorf("without an image config: %v", err)
 	}
 }
@@ -472,13 +473,22 @@ func TestMountBundleWrite(t *testing.T) {
 func TestOverlayFirst(t *testing.T) {
 	log, logged := bundleTestLog()
 	sigs := make(chan os.Signal, 2)
-	out := overlayFirst(sigs, t.TempDir(), log)
+	done := make(chan struct{})
+	out := overlayFirst(sigs, t.TempDir(), done, log)
 	sigs <- syscall.SIGTERM
 	sigs <- os.Interrupt
 	for _, want := range []os.Signal{syscall.SIGTERM, os.Interrupt} {
 		if got := <-out; got != want {
 			t.Errorf("signal %v, want %v", got, want)
 		}
+	}
+	// Once done is closed the relay stops: a signal is no longer passed on.
+	close(done)
+	sigs <- syscall.SIGTERM
+	select {
+	case sig := <-out:
+		t.Errorf("signal %v passed on after done", sig)
+	case <-time.After(50 * time.Millisecond):
 	}
 	if strings.Contains(logged.String(), "level=error") {
 		t.Errorf("an overlay not mounted logged an error: %s", logged)

@@ -205,7 +205,9 @@ func mount(c mountConfig, log *logrus.Logger) error {
 	spareProcs(log)
 	stopMetrics := metrics.serve(metricSources{Fetch: f, Reads: r, Memory: mc, Disk: st, Manifest: d.String(), Origin: c.origin})
 	defer stopMetrics()
-	if sigs, err = c.bundle.write(m.Image, c.mountpoint, sigs, log); err != nil {
+	stopRelay := make(chan struct{}) // ends --bundle's signal relay, if any
+	defer close(stopRelay)
+	if sigs, err = c.bundle.write(m.Image, c.mountpoint, sigs, stopRelay, log); err != nil {
 		unmount(srv, c.mountpoint, log)
 		return err
 	}

@@ -71,8 +71,9 @@ func (b *mountBundle) parseArgs(fs *flag.FlagSet, args []string) ([]string, erro
 // write writes the bundle, when asked to, of image im for the FUSE mount at
 // mountpoint, which must be up, and says so in the log. It returns the
 // signals serveUntilUnmounted should act on: sigs itself, or with an
-// overlay a channel that passes them on once the overlay is unmounted.
-func (b *mountBundle) write(im *meta.Image, mountpoint string, sigs chan os.Signal, log logrus.FieldLogger) (chan os.Signal, error) {
+// overlay a channel that passes them on once the overlay is unmounted,
+// until done is closed.
+func (b *mountBundle) write(im *meta.Image, mountpoint string, sigs chan os.Signal, done <-chan struct{}, log logrus.FieldLogger) (chan os.Signal, error) {
 	if b.dir == "" {
 		return sigs, nil
 	}
@@ -86,11 +87,11 @@ func (b *mountBundle) write(im *meta.Image, mountpoint string, sigs chan os.Sign
 		return sigs, fmt.Errorf("--bundle: %w", err)
 	}
 	log = log.WithField("component", "bundle")
-	done, err := makeBundle(mnt, os.Getuid(), im, b.dir, b.opts, func(msg string) { log.Warn(msg) })
+	line, err := makeBundle(mnt, os.Getuid(), im, b.dir, b.opts, func(msg string) { log.Warn(msg) })
 	if err != nil {
 		return sigs, fmt.Errorf("--bundle %s: %w", b.dir, err)
 	}
-	log.Info(done)
+	log.Info(line)
 	if b.opts.writable != writableOverlay {
 		return sigs, nil
 	}
@@ -98,18 +99,36 @@ func (b *mountBundle) write(im *meta.Image, mountpoint string, sigs chan os.Sign
 	if err != nil {
 		return sigs, err
 	}
-	return overlayFirst(sigs, rootfs, log), nil
+	return overlayFirst(sigs, rootfs, done, log), nil
 }
 
 // overlayFirst passes sigs on to the channel it returns, unmounting the
 // overlay at rootfs before the first: serveUntilUnmounted unmounts the
 // FUSE mount on that signal, which the overlay above it would keep busy.
-func overlayFirst(sigs <-chan os.Signal, rootfs string, log logrus.FieldLogger) chan os.Signal {
+// It stops when done is closed (the mount ended, by a signal or not).
+func overlayFirst(sigs <-chan os.Signal, rootfs string, done <-chan struct{}, log logrus.FieldLogger) chan os.Signal {
 	out := make(chan os.Signal, cap(sigs))
 	go func() {
-		out <- unmountOverlay(<-sigs, rootfs, log)
-		for sig := range sigs {
-			out <- sig
+		for first := true; ; first = false {
+			select { // done first, even with a signal waiting
+			case <-done:
+				return
+			default:
+			}
+			var sig os.Signal
+			select {
+			case sig = <-sigs:
+			case <-done:
+				return
+			}
+			if first {
+				sig = unmountOverlay(sig, rootfs, log)
+			}
+			select {
+			case out <- sig:
+			case <-done:
+				return
+			}
 		}
 	}()
 	return out
