@@ -124,7 +124,7 @@ func (s *Store) verifyPiece(p *piece) error {
 		return err
 	}
 	if !slices.Equal(sums, known) || s.tableOf(p) != (meta.Digest{}) {
-		if known != nil {
+		if known != nil && !slices.Equal(sums, known) {
 			s.log.WithField("piece", p.d.String()).Warn("block checksums recorded for a good piece were wrong; recorded again")
 		}
 		s.recordSums(p, sums)
