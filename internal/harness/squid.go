@@ -88,19 +88,19 @@ type squidFields struct {
 // kept to files inside Dir and to one listening address. Each setting
 // that matters for piecefs says why; the rest keeps squid from touching
 // anything outside Dir or the Host's network.
-var squidTemplate = template.Must(template.New("squid.conf").Funcs(template.FuncMap{"q": squidQuote}).Parse(`# squid for piecefs pieces, made by piecefs's test harness
+var squidTemplate = template.Must(template.New("squid.conf").Funcs(template.FuncMap{"path": filepath.Join}).Parse(`# squid for piecefs pieces, made by piecefs's test harness
 http_port {{.Listen}}
 visible_hostname piecefs-squid
 {{- if .User}}
 cache_effective_user {{.User}}
 {{- end}}
-pid_filename {{q .Dir "squid.pid"}}
-coredump_dir {{q .Dir}}
-cache_log {{q .Dir "cache.log"}}
+pid_filename {{path .Dir "squid.pid"}}
+coredump_dir {{path .Dir}}
+cache_log {{path .Dir "cache.log"}}
 cache_store_log none
 logfile_rotate 0
 logformat piecefs %ts.%03tu %6tr %>a %Ss/%03>Hs %<st %rm %ru "%{Range}>h" %Sh/%<a
-access_log stdio:{{q .Dir "access.log"}} piecefs
+access_log stdio:{{path .Dir "access.log"}} piecefs
 # No ICMP, ICP, HTCP or SNMP: nothing but HTTP leaves the host. Origins
 # are named by address, so no DNS is needed either.
 pinger_enable off
@@ -118,7 +118,7 @@ http_access deny all
 maximum_object_size {{.MaxObjectMB}} MB
 maximum_object_size_in_memory {{.MaxObjectMB}} MB
 cache_mem {{.MemMB}} MB
-cache_dir aufs {{q .Dir "cache"}} {{.CacheMB}} 16 256
+cache_dir aufs {{path .Dir "cache"}} {{.CacheMB}} 16 256
 cache_replacement_policy heap LFUDA
 memory_replacement_policy heap GDSF
 
@@ -144,11 +144,6 @@ refresh_pattern /manifests/[0-9a-f]+\.json$ 525600 100% 525600 override-expire o
 refresh_pattern /tags/ 0 0% 0
 refresh_pattern . 0 20% 4320
 `))
-
-// squidQuote joins path elements for squid's configuration. Squid 5 takes
-// quotes in a path literally, so squidFieldsOf refuses a Dir with white
-// space instead, and the path is written as it is.
-func squidQuote(elem ...string) string { return filepath.Join(elem...) }
 
 // StartSquid writes a configuration into o.Dir, makes the cache's
 // directories (squid -z), starts squid in the foreground (squid -N) and
