@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
 // cpuTimes are the machine's CPU times from /proc/stat's "cpu" line, in
@@ -74,37 +76,18 @@ func withCPU(r *row, c column, fn measurement) measurement {
 	}
 }
 
-// userHZ is the unit of the CPU times in /proc/PID/stat: the kernel
-// reports them in USER_HZ, 100 a second on every architecture Linux
-// exports to user space this way.
-const userHZ = 100
-
 // processCPU is the user and system CPU time pid has used so far, from
-// /proc/PID/stat: what the kernel accounts to it, to check a profile's
-// total against.
+// /proc/PID/stat (parsed by procfs, which the Prometheus client already
+// brings): what the kernel accounts to it, to check a profile's total
+// against.
 func processCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	p, err := procfs.NewProc(pid)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("process %d: %w", pid, err)
 	}
-	// The command name (field 2) is in parentheses and may hold spaces
-	// and parentheses; utime and stime are fields 14 and 15, the 12th and
-	// 13th after it.
-	s := string(b)
-	var f []string
-	if i := strings.LastIndexByte(s, ')'); i >= 0 {
-		f = strings.Fields(s[i+1:])
+	st, err := p.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("process %d: %w", pid, err)
 	}
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected %q", pid, b)
-	}
-	var ticks uint64
-	for _, field := range f[11:13] {
-		v, err := strconv.ParseUint(field, 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
-		}
-		ticks += v
-	}
-	return time.Duration(ticks) * time.Second / userHZ, nil
+	return time.Duration(st.CPUTime() * float64(time.Second)), nil
 }
