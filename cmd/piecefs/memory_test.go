@@ -59,6 +59,30 @@ func waitLimit(t *testing.T, want int64) {
 	}
 }
 
+// TestMemoryLimitRun checks that run sets the bound before it says so, and
+// returns once stopped; a nil limit says so at once.
+func TestMemoryLimitRun(t *testing.T) {
+	old := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(old) })
+	for _, l := range []*memoryLimit{newMemoryLimit(64<<20, 4<<20, 1000, quietLog()), nil} {
+		set, stop, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
+		go func() { l.run(set, stop); close(done) }()
+		<-set
+		if got := debug.SetMemoryLimit(-1); l != nil && got != l.base {
+			t.Errorf("limit %d once set, want %d", got, l.base)
+		}
+		select {
+		case <-done:
+			if l != nil {
+				t.Fatal("run returned before it was stopped")
+			}
+		case <-time.After(2 * followInterval):
+		}
+		close(stop)
+		<-done
+	}
+}
+
 // TestMemoryLimitGOMEMLIMIT checks that a limit the user set wins.
 func TestMemoryLimitGOMEMLIMIT(t *testing.T) {
 	t.Setenv("GOMEMLIMIT", "1GiB")

@@ -163,6 +163,9 @@ func mount(c mountConfig, log *logrus.Logger) error {
 		return err
 	}
 	limit := newMemoryLimit(c.memoryCache, m.PieceSize, len(m.Entries), log)
+	limitSet, stopLimit, limitDone := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() { limit.run(limitSet, stopLimit); close(limitDone) }()
+	defer func() { close(stopLimit); <-limitDone }()
 	var mem piece.Memory     // nil: --memory-cache 0 turns the tier off
 	var memStats memoryStats // the same, for status
 	// The same, for metrics: nil reports no memory tier.
@@ -211,12 +214,9 @@ func mount(c mountConfig, log *logrus.Logger) error {
 		unmount(srv, c.mountpoint, log)
 		return err
 	}
+	<-limitSet
 	fmt.Printf("mounted %s at %s\n", d, c.mountpoint)
 	log.WithFields(logrus.Fields{"manifest": d, "origin": c.origin, "entries": len(m.Entries)}).Info("mounted")
-	limit.start()
-	stopLimit := make(chan struct{})
-	defer close(stopLimit)
-	go limit.follow(stopLimit)
 	stopPrefetch := startPrefetch(m, f, r, c.prefetchRate, c.memoryCache/2, log.WithField("component", "prefetch"))
 	defer stopPrefetch()
 	err = serveUntilUnmounted(srv, c.mountpoint, sigs, f, r, log)
