@@ -30,6 +30,19 @@ func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	return nil, 0, syscall.ENOSYS
 }
 
+var _ = (gofs.NodeFlusher)((*fileNode)(nil))
+
+// Flush answers ENOSYS, which tells the kernel never to send FLUSH again
+// (it sets no_flush for the mount): a read-only file has nothing to flush,
+// and otherwise every close(2) of every file, opened without a round trip
+// (see Open), would still cost one. A tar of 20,000 files sent 22,348
+// requests with it and 2,120 without, and took 3.6–4.5 s instead of
+// 5.1–6.6 with every page cached (go-fuse serving from memory, the
+// benchmark's ceiling, four runs each, alternating).
+func (f *fileNode) Flush(context.Context, gofs.FileHandle) syscall.Errno {
+	return syscall.ENOSYS
+}
+
 var _ = (gofs.NodeReader)((*fileNode)(nil))
 
 // Read reads up to len(dest) bytes at off through the FileReader. A read

@@ -283,6 +283,42 @@ func TestSymlinkCached(t *testing.T) {
 	}
 }
 
+// TestCloseNotFlushed checks that closing files costs no request after the
+// first FLUSH, which Flush answers ENOSYS so that the kernel stops asking.
+func TestCloseNotFlushed(t *testing.T) {
+	log := logrus.New()
+	var reqs countingHook
+	log.AddHook(&reqs)
+	log.Out = io.Discard
+	_, mnt := mountFixtureWith(t, Options{Log: log, Debug: true})
+	readClose := func() {
+		t.Helper()
+		f, err := os.Open(filepath.Join(mnt, "hello.txt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Read(make([]byte, 1)); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatalf("close: %v", err)
+		}
+	}
+	// go-fuse's own probe at mount (its poll workaround) is flushed too,
+	// and answered by go-fuse: count from the first of the file's.
+	readClose()
+	first := reqs.count(": FLUSH ")
+	if first == 0 {
+		t.Fatal("the first close sent no FLUSH: the kernel did not ask, so this test checks nothing")
+	}
+	for range 4 {
+		readClose()
+	}
+	if n := reqs.count(": FLUSH ") - first; n != 0 {
+		t.Errorf("4 more closes sent %d FLUSH requests; want none after the first was answered ENOSYS", n)
+	}
+}
+
 // countingHook counts go-fuse's request traces that contain a string.
 type countingHook struct {
 	mu    sync.Mutex
