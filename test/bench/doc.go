@@ -34,10 +34,12 @@
 //
 // # The FUSE ceiling
 //
-// A memory-backed go-fuse file, mounted by a child process (this binary
-// re-executed with a hidden flag, so that no FUSE server shares a process
-// with a reader), shows what any FUSE file system can reach here with the
-// same mount options as piecefs.
+// A memory-backed go-fuse file and a copy of the small files' tree, mounted
+// by a child process (this binary re-executed with a hidden flag, so that
+// no FUSE server shares a process with a reader), show what any FUSE file
+// system can reach here with the same mount options as piecefs: a warm and
+// a hot sequential read, warm random reads, and the tar and find walks,
+// each beside piecefs's.
 //
 // # The disk's durable write speed
 //

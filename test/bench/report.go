@@ -117,7 +117,7 @@ func (b *bench) methodNotes() []string {
 		"random: " + random + "; the cold rows' baseline: Go net/http GETs of 4 KiB (Range) at random aligned offsets of the big file's pieces, from N keep-alive connections opened before the page cache is dropped, one request at a time each, for the same time",
 		fmt.Sprintf("first byte's baseline: the median of %d GETs of one byte (Range: bytes=N-N) at random offsets of the big file's pieces, one after the other on one keep-alive connection opened before the page cache is dropped", rangeSamples),
 		fmt.Sprintf("origin bytes: a TCP relay in front of the origin counts the bytes it sends, headers included (nginx's $bytes_sent), from when a fresh cold mount has fetched nothing for %v (its own tag and manifest are not counted) to when, after the reads, the origin has been quiet for as long; random: %d pread(2)s of 4 KiB at random aligned offsets, one at a time; 1 byte: one pread(2) at 5/8 of the big file; both through the page cache", fetchedQuiet, fetchedReads),
-		fmt.Sprintf("FUSE ceiling: go-fuse MemRegularFile in a child process, piecefs's mount options, page cache dropped; piecefs --memory-cache %s", formatSize(b.cfg.memoryCache)),
+		fmt.Sprintf("FUSE ceiling: a child process serving from memory, with go-fuse and piecefs's mount options, a file of random bytes and a copy of the source tree (opened without a round trip, as piecefs's files are); page cache dropped before each run, which also makes the kernel forget the tree's entries, so a walk looks each up again as on a fresh mount; piecefs --memory-cache %s", formatSize(b.cfg.memoryCache)),
 		"piecefs RSS: the largest VmRSS sampled every 50 ms during the row's runs; the peak row is the largest VmHWM of any mount process",
 	}
 	if b.rclone != nil {

@@ -110,6 +110,8 @@ type table struct {
 	random                            [2][2]*row // [warm][deep]
 	randomBlocks                      *row       // the warm qd1 read beside local reads of whole 64 KiB blocks
 	randomCeiling                     *row       // the warm qd1 read beside random reads of a go-fuse memory file
+	hotCeiling                        *row       // the hot re-read beside a hot re-read of a go-fuse memory file
+	tarCeiling, findCeiling           *row       // the cold tar and the find beside the same on a go-fuse memory tree
 	randomCommits                     *row       // the cold qd1 read beside durable block commits
 	fetchedRandom, fetchedOne         *row       // bytes the origin sent per cold read
 	preheatMem, preheatDisk           *row       // reads after a preheat, and from the disk tier alone
@@ -182,16 +184,19 @@ func newTable(cfg config) *table {
 	t.preheatDisk = &row{name: "seq read, disk tier, memory tier cold", unit: "MiB/s", baseline: "cold from the origin"}
 	t.preheatRate = &row{name: "preheat of the big file", unit: "MiB/s", baseline: "curl, keep-alive"}
 	t.randomCeiling = &row{name: "random 4 KiB, warm, qd1 vs FUSE ceiling", unit: "IOPS", baseline: "go-fuse memory file, qd1"}
+	t.hotCeiling = &row{name: "seq re-read, hot vs FUSE ceiling", unit: "MiB/s", baseline: "go-fuse memory file, re-read"}
+	t.tarCeiling = &row{name: fmt.Sprintf("tar %d files, cold vs FUSE ceiling", cfg.files), unit: "s", baseline: "go-fuse memory tree"}
+	t.findCeiling = &row{name: "find | wc -l vs FUSE ceiling", unit: "s", baseline: "go-fuse memory tree"}
 	return t
 }
 
 // rows lists the rows in the order they are printed.
 func (t *table) rows() []*row {
-	rs := []*row{t.coldSeq, t.diskWrite, t.coldCPU, t.profCPU, t.profSHA, t.warmSeq, t.hotSeq, t.ceiling, t.ttfb}
+	rs := []*row{t.coldSeq, t.diskWrite, t.coldCPU, t.profCPU, t.profSHA, t.warmSeq, t.hotSeq, t.hotCeiling, t.ceiling, t.ttfb}
 	if t.ttfbHuge != nil {
 		rs = append(rs, t.ttfbHuge)
 	}
-	rs = append(rs, t.coldTar, t.warmTar, t.find)
+	rs = append(rs, t.coldTar, t.tarCeiling, t.warmTar, t.find, t.findCeiling)
 	for _, w := range t.random {
 		rs = append(rs, w[0], w[1])
 	}
@@ -205,6 +210,9 @@ func (t *table) rows() []*row {
 // peak RSS row takes the largest VmHWM.
 func (t *table) finish() {
 	t.ceiling.samples[colPiecefs] = t.warmSeq.samples[colPiecefs]
+	t.hotCeiling.samples[colPiecefs] = t.hotSeq.samples[colPiecefs]
+	t.tarCeiling.samples[colPiecefs] = t.coldTar.samples[colPiecefs]
+	t.findCeiling.samples[colPiecefs] = t.find.samples[colPiecefs]
 	t.diskWrite.samples[colPiecefs] = t.coldSeq.samples[colPiecefs]
 	t.randomBlocks.samples[colPiecefs] = t.random[1][0].samples[colPiecefs]
 	t.randomCeiling.samples[colPiecefs] = t.random[1][0].samples[colPiecefs]
