@@ -267,11 +267,7 @@ func checkStatfs(t *testing.T, f *fixture, mnt string) {
 // TestSymlinkCached checks that the kernel keeps a link's target: reading
 // it again, through a new lookup too, asks the server nothing.
 func TestSymlinkCached(t *testing.T) {
-	log := logrus.New()
-	var reqs countingHook
-	log.AddHook(&reqs)
-	log.Out = io.Discard
-	_, mnt := mountFixtureWith(t, Options{Log: log, Debug: true})
+	reqs, mnt := mountTraced(t)
 	for range 3 {
 		checkReadlink(t, nil, mnt)
 		if _, err := os.Stat(filepath.Join(mnt, "link")); err != nil { // follows it
@@ -286,11 +282,7 @@ func TestSymlinkCached(t *testing.T) {
 // TestCloseNotFlushed checks that closing files costs no request after the
 // first FLUSH, which Flush answers ENOSYS so that the kernel stops asking.
 func TestCloseNotFlushed(t *testing.T) {
-	log := logrus.New()
-	var reqs countingHook
-	log.AddHook(&reqs)
-	log.Out = io.Discard
-	_, mnt := mountFixtureWith(t, Options{Log: log, Debug: true})
+	reqs, mnt := mountTraced(t)
 	readClose := func() {
 		t.Helper()
 		f, err := os.Open(filepath.Join(mnt, "hello.txt"))
@@ -317,6 +309,17 @@ func TestCloseNotFlushed(t *testing.T) {
 	if n := reqs.count(": FLUSH ") - first; n != 0 {
 		t.Errorf("4 more closes sent %d FLUSH requests; want none after the first was answered ENOSYS", n)
 	}
+}
+
+// mountTraced mounts the fixture with every request traced into the
+// returned hook.
+func mountTraced(t *testing.T) (*countingHook, string) {
+	log := logrus.New()
+	reqs := &countingHook{}
+	log.AddHook(reqs)
+	log.Out = io.Discard
+	_, mnt := mountFixtureWith(t, Options{Log: log, Debug: true})
+	return reqs, mnt
 }
 
 // countingHook counts go-fuse's request traces that contain a string.
