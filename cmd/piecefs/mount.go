@@ -183,6 +183,14 @@ func mount(c mountConfig, log *logrus.Logger) error {
 		Log: log.WithField("component", "read"),
 	})
 	defer r.Close()
+	// The prefetch starts as soon as there is a reader to fetch through,
+	// before the mount, the control socket and the bundle: a container
+	// started at the ready line then finds its first bytes on their way
+	// already. It fetches into the tiers only, so a mount that fails
+	// below has merely fetched some bytes ahead, and it stops before the
+	// reader closes (defers run last in, first out).
+	stopPrefetch := startPrefetch(m, f, r, c.prefetchRate, c.memoryCache/2, log.WithField("component", "prefetch"))
+	defer stopPrefetch()
 	sock, err := controlSocketPath(c.cacheDir)
 	if err != nil {
 		return err
@@ -217,8 +225,6 @@ func mount(c mountConfig, log *logrus.Logger) error {
 	<-limitSet
 	fmt.Printf("mounted %s at %s\n", d, c.mountpoint)
 	log.WithFields(logrus.Fields{"manifest": d, "origin": c.origin, "entries": len(m.Entries)}).Info("mounted")
-	stopPrefetch := startPrefetch(m, f, r, c.prefetchRate, c.memoryCache/2, log.WithField("component", "prefetch"))
-	defer stopPrefetch()
 	err = serveUntilUnmounted(srv, c.mountpoint, sigs, f, r, log)
 	if rec != nil {
 		if werr := writeRecord(c.record, rec, log); werr != nil {

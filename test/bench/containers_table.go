@@ -106,7 +106,7 @@ func bytesNote(v *ctrRows, info ctrInfo) string {
 		parts = append(parts, fmt.Sprintf("%.0f%% of the image's %.1f MiB of pieces", 100*p/mib(info.imageBytes), mib(info.imageBytes)))
 	}
 	if r := median(v.ready); !math.IsNaN(r) {
-		parts = append(parts, fmt.Sprintf("%.2f MiB by the ready line (tag, manifest of %.2f MiB)", r, mib(info.manifest)))
+		parts = append(parts, fmt.Sprintf("%.2f MiB by the ready line (tag, manifest of %.2f MiB, the bundle's reads, and what a prefetch fetched by then)", r, mib(info.manifest)))
 	}
 	if o := median(v.out); !math.IsNaN(o) {
 		parts = append(parts, fmt.Sprintf("%.1f MiB by the output", o))
