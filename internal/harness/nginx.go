@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+	"time"
 )
 
 // DebianNginx is where Debian's nginx package installs the server, outside
@@ -236,8 +237,10 @@ type NginxRequest struct {
 func (n *Nginx) AccessLogPath() string { return filepath.Join(n.dir, "access.log") }
 
 // AccessLog reads the access log that NginxOptions.AccessLog turns on.
-// nginx writes a line when a response ends, unbuffered, so a request
-// that has been answered is in it.
+// nginx writes a request's line, unbuffered, in its log phase, after the
+// response has gone out: a client can have read the whole answer a moment
+// before its line is there. WaitAccessLog waits for the lines a caller
+// knows are due.
 func (n *Nginx) AccessLog() ([]NginxRequest, error) {
 	b, err := os.ReadFile(n.AccessLogPath())
 	if err != nil {
@@ -255,6 +258,22 @@ func (n *Nginx) AccessLog() ([]NginxRequest, error) {
 		reqs = append(reqs, r)
 	}
 	return reqs, nil
+}
+
+// WaitAccessLog reads the access log once it holds at least want lines,
+// or returns what it holds when ctx ends, with ctx's error.
+func (n *Nginx) WaitAccessLog(ctx context.Context, want int) ([]NginxRequest, error) {
+	for {
+		reqs, err := n.AccessLog()
+		if err != nil || len(reqs) >= want {
+			return reqs, err
+		}
+		select {
+		case <-ctx.Done():
+			return reqs, fmt.Errorf("nginx access log: %d lines, want %d: %w", len(reqs), want, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // parseNginxRequest parses a line of log_format piecefs: status, bytes,

@@ -220,14 +220,14 @@ func TestNginxAccessLogAndCacheControl(t *testing.T) {
 			t.Errorf("GET %s: Cache-Control %q, Accept-Ranges %q; want %q, \"bytes\"", tt.path, got, resp.Header.Get("Accept-Ranges"), tt.cacheControl)
 		}
 	}
-	reqs, err := n.AccessLog()
-	if err != nil {
-		t.Fatal(err)
-	}
 	want := []NginxRequest{
 		{Status: 200, Bytes: 9, Request: "GET /tags/latest"}, // the ready check
 		{Status: 206, Bytes: 4, Request: "GET /pieces/ab/ab01", Range: "bytes=2-5"},
 		{Status: 200, Bytes: 9, Request: "GET /tags/latest"},
+	}
+	reqs, err := n.WaitAccessLog(timeout(t, 10*time.Second), len(want))
+	if err != nil {
+		t.Fatal(err)
 	}
 	if !slices.Equal(reqs, want) {
 		t.Errorf("access log: %+v, want %+v", reqs, want)
@@ -294,15 +294,15 @@ func TestNginxProxyCache(t *testing.T) {
 	if err := getRange(http.DefaultClient, cache.URLs[0]+"/tags/latest", 0, 0, []byte("sha256:x\n")); err != nil {
 		t.Error(err)
 	}
-	reqs, err := origin.AccessLog()
-	if err != nil {
-		t.Fatal(err)
-	}
 	want := []NginxRequest{
 		{Status: 200, Bytes: 9, Request: "GET /tags/latest"}, // the origin's ready check
 		{Status: 200, Bytes: 9, Request: "GET /tags/latest"}, // the cache's
 		{Status: 200, Bytes: int64(len(piece)), Request: "GET /pieces/ab/ab01"},
 		{Status: 200, Bytes: 9, Request: "GET /tags/latest"},
+	}
+	reqs, err := origin.WaitAccessLog(timeout(t, 10*time.Second), len(want))
+	if err != nil {
+		t.Fatal(err)
 	}
 	if !slices.Equal(reqs, want) {
 		t.Errorf("origin's access log: %+v, want %+v", reqs, want)
