@@ -80,6 +80,21 @@ func recordedTable(t *testing.T, s *Store, d meta.Digest, size int64) meta.Diges
 	return table
 }
 
+// reopenUntrusted closes s, opens dir again, and checks that the complete
+// piece p is recorded trusted on no block table any more and holds data.
+func reopenUntrusted(t *testing.T, s *Store, dir string, p meta.Piece, data []byte) *Store {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openT(t, dir, Options{})
+	if got := recordedTable(t, s, p.Digest, p.Size); got != (meta.Digest{}) {
+		t.Errorf("after a restart, %s is still recorded trusted on table %s only", p.Digest, got)
+	}
+	checkComplete(t, s, p.Digest, data)
+	return s
+}
+
 // blocky is a piece of four blocks, the last one short.
 var blocky = content(21, 3*bs+1000)
 
@@ -477,12 +492,5 @@ func TestVerifyTrustedOnTable(t *testing.T) {
 	if s.Has(q.Digest) {
 		t.Error("the piece whose table lied is still complete")
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s = openT(t, dir, Options{})
-	if got := recordedTable(t, s, p.Digest, p.Size); got != (meta.Digest{}) {
-		t.Errorf("the good piece is still trusted on table %s only", got)
-	}
-	checkComplete(t, s, p.Digest, good)
+	reopenUntrusted(t, s, dir, p, good)
 }

@@ -78,8 +78,9 @@ func (l *memoryLimit) start() {
 // overlap the mount's own set-up instead of delaying the ready line by all
 // of them, and are over before the first reads: run after the ready line,
 // it slowed a cold first byte on two cores from 2.6–2.9 ms to 7.3–12.7
-// (medians of 9 mounts, three rounds, alternating). Until start returns, the runtime's default pacing holds, with a
-// heap of little more than the manifest.
+// (medians of 9 mounts, three rounds, alternating). Until start returns,
+// the runtime's default pacing holds, with a heap of little more than the
+// manifest.
 func (l *memoryLimit) run(set chan<- struct{}, stop <-chan struct{}) {
 	if l == nil {
 		close(set)

@@ -3,55 +3,42 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/procfs"
 )
 
-// cpuTimes are the machine's CPU times from /proc/stat's "cpu" line, in
-// clock ticks summed over every core.
-type cpuTimes struct{ total, idle uint64 }
+// cpuTimes are the machine's CPU times from /proc/stat's "cpu" line (read
+// by procfs, which the Prometheus client already brings), in seconds
+// summed over every core.
+type cpuTimes struct{ total, idle float64 }
 
 func readCPU() (cpuTimes, error) {
-	b, err := os.ReadFile("/proc/stat")
+	fs, err := procfs.NewDefaultFS()
 	if err != nil {
 		return cpuTimes{}, err
 	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 6 || f[0] != "cpu" {
-		return cpuTimes{}, fmt.Errorf("/proc/stat: unexpected first line %q", line)
+	st, err := fs.Stat()
+	if err != nil {
+		return cpuTimes{}, fmt.Errorf("/proc/stat: %w", err)
 	}
-	var t cpuTimes
-	for i, s := range f[1:] {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			return cpuTimes{}, fmt.Errorf("/proc/stat: %w", err)
-		}
-		// guest and guest_nice (fields 9 and 10) are counted in user and
-		// nice already.
-		if i < 8 {
-			t.total += v
-		}
-		if i == 3 || i == 4 { // idle, iowait
-			t.idle += v
-		}
-	}
-	return t, nil
+	c := st.CPUTotal
+	// Guest and guest_nice time are counted in user and nice already.
+	return cpuTimes{
+		total: c.User + c.Nice + c.System + c.Idle + c.Iowait + c.IRQ + c.SoftIRQ + c.Steal,
+		idle:  c.Idle + c.Iowait,
+	}, nil
 }
 
 // busyCores is how many cores were busy on average from a to b: the
 // machine's whole load, the reader's, the origin's and the kernel's.
 func busyCores(a, b cpuTimes) float64 {
 	total := b.total - a.total
-	if total == 0 {
+	if total <= 0 {
 		return 0
 	}
-	return float64(total-(b.idle-a.idle)) / float64(total) * float64(runtime.NumCPU())
+	return (total - (b.idle - a.idle)) / total * float64(runtime.NumCPU())
 }
 
 // withCPU wraps fn so that every run also adds to column c of r how many

@@ -17,8 +17,9 @@ func runMode(ctx context.Context, cfg config, stdout, logw io.Writer) error {
 
 // measure runs the whole plan: the FUSE ceiling, the local and origin
 // baselines, piecefs cold, one more cold read profiled, piecefs warm, the
-// bytes piecefs fetches, rclone cold then warm, and httpfs2. A failure of rclone or httpfs2 is reported in the
-// notes, not as a failure of the benchmark (unless -require-tools).
+// bytes piecefs fetches, rclone cold then warm, and httpfs2. A failure of
+// rclone or httpfs2 is reported in the notes, not as a failure of the
+// benchmark (unless -require-tools).
 func (b *bench) measure(ctx context.Context, t *table) error {
 	steps := []struct {
 		name string

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptrace"
 	"os"
@@ -17,6 +16,8 @@ import (
 	"time"
 
 	"github.com/google/pprof/profile"
+
+	"github.com/piecefs/piecefs/internal/harness"
 )
 
 // The profiled cold read: where the CPU of a cold sequential read goes.
@@ -251,10 +252,11 @@ func (b *bench) profileSuite(ctx context.Context, t *table) error {
 	if e := 0.9 * mib(b.data.bigSize) / t.coldSeq.median(colPiecefs); e >= 2 && e < 3600 {
 		seconds = int(e)
 	}
-	addr, err := freeAddr()
+	ports, err := harness.FreePorts(1)
 	if err != nil {
 		return err
 	}
+	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
 	s := *b.piecefs
 	s.debugAddr = addr
 	r := &profiledRead{seconds: seconds}
@@ -406,17 +408,6 @@ func saveProfile(path string, p *profile.Profile) error {
 		return fmt.Errorf("save the CPU profile: %w", err)
 	}
 	return f.Close()
-}
-
-// freeAddr is a loopback address with a port that was free a moment ago,
-// for the mount's debug server.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
-	}
-	addr := ln.Addr().String()
-	return addr, ln.Close()
 }
 
 // sha256Rate is how fast crypto/sha256 hashes on one core here, in MiB/s:

@@ -149,7 +149,7 @@ func (b *bench) writeCurlConf() error {
 // the kernel's caches dropped before each run, so that every entry is
 // looked up again as on a fresh mount.
 func (b *bench) ceilingSuite(ctx context.Context, t *table) error {
-	size := ceilingSize(b.data.bigSize)
+	size := ceilingSize(b.data.bigSize, b.data.treeBytes)
 	m, err := b.startCeiling(ctx, size, b.data.treePath())
 	if err != nil {
 		return err
@@ -165,15 +165,14 @@ func (b *bench) ceilingSuite(ctx context.Context, t *table) error {
 		return read(ctx, m)
 	}
 	steps := []struct {
-		r    *row
-		fn   measurement
-		drop bool
+		r  *row
+		fn measurement
 	}{
-		{t.ceiling, read, true},
-		{t.hotCeiling, reread, true},
-		{t.randomCeiling, b.randomIOPSIn(ceilingName, depths[0], randomBlock, t.randomCeiling, colBase), true},
-		{t.tarCeiling, onMountDir(b.tarTree), true},
-		{t.findCeiling, onMountDir(b.findAll), true},
+		{t.ceiling, read},
+		{t.hotCeiling, reread},
+		{t.randomCeiling, b.randomIOPSIn(ceilingName, depths[0], randomBlock, t.randomCeiling, colBase)},
+		{t.tarCeiling, onMountDir(b.tarTree)},
+		{t.findCeiling, onMountDir(b.findAll)},
 	}
 	for _, st := range steps {
 		err = b.repeat(ctx, st.r, colBase, func(ctx context.Context) (float64, memUse, error) {
@@ -197,10 +196,11 @@ func (b *bench) ceilingSuite(ctx context.Context, t *table) error {
 }
 
 // ceilingSize is the size of the ceiling file: the big file's, unless that
-// would take more than a quarter of the available memory, then 1 GiB.
-func ceilingSize(big int64) int64 {
+// and the tree's other bytes, which the child holds too, would take more
+// than a quarter of the available memory, then 1 GiB.
+func ceilingSize(big, tree int64) int64 {
 	st, err := procMeminfo()
-	if err != nil || big <= st/4 {
+	if err != nil || big+tree <= st/4 {
 		return big
 	}
 	return min(big, 1<<30)
