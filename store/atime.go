@@ -54,12 +54,17 @@ func (f *flusher) stop() {
 // last flush and the checksums queued by recordSums. A failure is logged:
 // the times are a hint, the checksums stay in memory for this process and
 // are computed again by the next, and the next flush carries on.
-func (s *Store) flush() {
+func (s *Store) flush() { s.flushMarking(false) }
+
+// flushMarking is flush; if clean is true, the same transaction marks the
+// directory clean (see "Clean close"), unless the mark this Open trusted
+// still holds and there is nothing to write.
+func (s *Store) flushMarking(clean bool) {
 	s.mu.Lock()
 	stamps := s.index.takeDirty()
 	s.mu.Unlock()
 	sums := s.takePendingSums()
-	if len(stamps) == 0 && len(sums) == 0 {
+	if len(stamps) == 0 && len(sums) == 0 && (!clean || s.stillMarked()) {
 		return
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
@@ -70,6 +75,9 @@ func (s *Store) flush() {
 			if err := putSums(d, c)(tx); err != nil {
 				return err
 			}
+		}
+		if clean {
+			return putClean(tx)
 		}
 		return nil
 	})

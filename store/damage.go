@@ -67,6 +67,14 @@ func (s *Store) loadFrom(name string, fresh bool) (err error) {
 	if err := ensureBuckets(s.db); err != nil {
 		return damaged("create buckets in %s: %w", name, err)
 	}
+	clean, err := closedCleanly(s.db)
+	if err != nil {
+		return damaged("%s: %w", name, err)
+	}
+	s.trusted, s.marked = clean && !fresh, clean && !fresh
+	if s.trusted {
+		s.log.Debug("cache directory was closed cleanly: its records are trusted without a scan")
+	}
 	if err := syncLayout(s.dir); err != nil {
 		return fmt.Errorf("open cache directory %s: %w", s.dir, err)
 	}

@@ -31,9 +31,12 @@ const (
 	// BucketPins records pins: owner → the digests and sizes of the
 	// pieces it keeps out of eviction (see "Pins").
 	BucketPins = "pins"
+	// BucketClean holds the mark of a clean close: "txid" → the 8-byte
+	// big-endian id of the transaction that wrote it (see "Clean close").
+	BucketClean = "clean"
 )
 
-var buckets = []string{BucketPieces, BucketManifests, BucketTags, BucketAtime, BucketBlocks, BucketPartial, BucketPins}
+var buckets = []string{BucketPieces, BucketManifests, BucketTags, BucketAtime, BucketBlocks, BucketPartial, BucketPins, BucketClean}
 
 // ensureBuckets creates the buckets that db lacks, writing only if one is
 // missing.

@@ -22,9 +22,9 @@
 // <hex> is the 64 lowercase hex digits of the sha256 of the file's content.
 // Temporary manifest files end in ".part" too.
 //
-// The database has seven buckets, created at open (see [BucketPieces],
+// The database has eight buckets, created at open (see [BucketPieces],
 // [BucketManifests], [BucketTags], [BucketAtime], [BucketBlocks],
-// [BucketPartial], [BucketPins]):
+// [BucketPartial], [BucketPins], [BucketClean]):
 //
 //	pieces     32 raw digest bytes → 8-byte big-endian size of a complete piece
 //	manifests  32 raw digest bytes → 8-byte big-endian size of a cached manifest
@@ -53,6 +53,8 @@
 //	                       (8 bytes big-endian), digests strictly ascending
 //	             4 bytes   the CRC-32C of all the above, big-endian
 //	           any other value is malformed
+//	clean      "txid" → 8-byte big-endian id of the transaction that wrote it, at a
+//	           clean Close (see "Clean close")
 //
 // A piece is complete if and only if it has a record in bucket pieces; its
 // file then exists and has that size. A piece is partial if and only if it
@@ -89,6 +91,33 @@
 // finishes first (see "Partial pieces"). Dropped pieces are fetched again
 // when next read. The same holds for manifests. A drop or an eviction
 // deletes a piece's record, access time and checksums in one transaction.
+//
+// # Clean close
+//
+// The scan costs a directory read per fan-out directory and an lstat per
+// file, at every start: with a cold page cache, Open took 5 ms with 17
+// pieces and 33 ms with 256 here, against 2.2 and 6.2 ms without it, and
+// it grows with the cache. It looks for what a crash leaves, and a clean
+// close leaves none of it, so it is skipped after one.
+//
+// Close marks the directory clean when no Writer or Part is open and no
+// removal the store attempted has failed: it records, in bucket clean, the
+// id of the transaction that writes the last access times (or of one of
+// its own if there are none). Open trusts the mark only if it is still the id of the last
+// transaction committed, so any later commit, by this version or one that
+// knows nothing of the mark, spoils it. It then takes the records as the
+// state of the directory, reading the database alone. Because files are
+// written before their records, a store opened on the mark deletes it, in
+// a transaction of its own, before the first file it writes (a .part, a
+// .blocks, a manifest), so that a crash after that write finds no mark and
+// the next Open scans. A process that only reads writes nothing at Close
+// when no access time moved, and the mark stays valid.
+//
+// What the mark trusts is the database; damage to the files while the
+// directory was closed (a file deleted, truncated, extended or changed) is
+// met by the read that reaches it, as in "Damage", and never served. A file
+// put there by hand stays until a scan, which the next Open after a crash
+// makes.
 //
 // Records are committed in groups: a commit that finds none running runs
 // its transaction at once, and the commits that arrive while it runs share
@@ -366,7 +395,10 @@
 // # Damage
 //
 // A damaged cache directory is repaired at Open or at the first read that
-// meets the damage, with these outcomes:
+// meets the damage, with these outcomes. "At Open" means an Open that
+// scans, as every Open after a crash does; after a clean close the damage
+// done since is met by reads instead (see "Clean close"), and the rows that
+// say "or by the first read" hold for every file:
 //
 //	damage                                   outcome
 //	.part file left by a crash               removed at Open

@@ -82,6 +82,7 @@ func (s *Store) install(tmp, name string) error {
 // removes whatever is left over.
 func (s *Store) remove(name string) {
 	if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.leftOver()
 		s.log.WithError(err).WithField("file", name).Warn("remove leftover file")
 	}
 }

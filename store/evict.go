@@ -172,6 +172,7 @@ func (s *Store) unlink(p *piece) {
 	}
 	err := s.step(stepUnlink, func() error { return os.Remove(s.pathOf(p)) })
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.leftOver()
 		s.log.WithError(err).WithField("piece", p.d.String()).Warn("remove evicted piece file")
 	}
 }

@@ -83,6 +83,9 @@ func (s *Store) saveManifestLocked(origin, tag string, d meta.Digest, data []byt
 // as the manifest file of d. Temporary names are unique so a failed save
 // cannot collide with a later one.
 func (s *Store) writeManifestFile(d meta.Digest, data []byte) error {
+	if err := s.beforeWrite(); err != nil {
+		return err
+	}
 	final := s.manifestPath(d)
 	f, err := os.CreateTemp(filepath.Dir(final), d.Hex()+jsonSuffix+".*"+partSuffix)
 	if err != nil {

@@ -76,6 +76,9 @@ func (s *Store) pinPart(p meta.Piece) (e *piece, fresh bool, err error) {
 // against the record's size; a file left there by an earlier partial piece
 // keeps its bytes, which are unrecorded until written and committed again.
 func (s *Store) openPartialFile(p meta.Piece, fresh bool) (*os.File, error) {
+	if err := s.beforeWrite(); err != nil {
+		return nil, err
+	}
 	if err := s.fanOut(p.Digest); err != nil {
 		return nil, err
 	}
@@ -272,6 +275,7 @@ func (s *Store) finishPart(e *piece, merged *presence, alone, recorded bool, res
 		// removes.
 		err := s.step(stepUnlinkBlocks, func() error { return os.Remove(blocks) })
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.leftOver()
 			s.log.WithError(err).WithField("piece", e.d.String()).Warn("remove the partial file of a piece made complete")
 		}
 	}

@@ -216,6 +216,9 @@ func (s *Store) logTally(kind string, t tally) {
 // scan removes temporary and stray files in the directories of a and
 // returns the files named by a digest, and the partial files.
 func (s *Store) scan(a area, t *tally) (scanned, error) {
+	if s.trusted {
+		return s.recordedScan(a)
+	}
 	sc := scanned{files: make(map[meta.Digest]found), partials: make(map[meta.Digest]found)}
 	dirs, err := a.dirs()
 	if err != nil {

@@ -71,6 +71,9 @@ func TestReconcile(t *testing.T) {
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
+			// As a crash leaves it: see TestCleanClose for a directory
+			// closed cleanly.
+			unmark(t, dir)
 			gone := tc.damage(t, dir)
 			s = openT(t, dir, Options{})
 			if s.Has(gone) || recorded(t, s, BucketPieces, gone) {
@@ -111,4 +114,11 @@ func updateDB(t *testing.T, dir string, fn func(*bolt.Tx) error) {
 	if err := db.Update(fn); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// unmark deletes the mark of a clean close from the closed cache directory
+// dir, as a crash would have.
+func unmark(t *testing.T, dir string) {
+	t.Helper()
+	updateDB(t, dir, func(tx *bolt.Tx) error { return tx.Bucket([]byte(BucketClean)).Delete(cleanKey) })
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -128,6 +129,13 @@ type Store struct {
 
 	flusher *flusher // writes access times in the background
 
+	// trusted says this Open found the directory closed cleanly and read
+	// its records without scanning it (see "Clean close"); set once.
+	trusted  bool
+	unmarkMu sync.Mutex  // serialises beforeWrite
+	marked   bool        // guarded by unmarkMu: the clean-close mark may still hold
+	leftover atomic.Bool // a file the store meant to remove may be left
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -219,7 +227,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.beginClose()
 		s.flusher.stop()
-		s.flush()
+		s.flushMarking(s.quiescent())
 		s.files.close()
 		s.closeErr = errors.Join(s.closeDB(), s.unlock())
 	})

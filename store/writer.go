@@ -43,6 +43,9 @@ func (s *Store) Create(d meta.Digest, size int64) (*Writer, error) {
 }
 
 func (s *Store) createPart(d meta.Digest) (*os.File, error) {
+	if err := s.beforeWrite(); err != nil {
+		return nil, err
+	}
 	if err := s.fanOut(d); err != nil {
 		return nil, err
 	}
@@ -128,6 +131,7 @@ func (w *Writer) Abort() error {
 	defer w.s.unclaim(w.d)
 	err := errors.Join(f.Close(), os.Remove(f.Name()))
 	if err != nil {
+		w.s.leftOver()
 		return fmt.Errorf("abort piece %s: %w", w.d, err)
 	}
 	return nil
