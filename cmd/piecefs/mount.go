@@ -158,10 +158,13 @@ func mount(c mountConfig, log *logrus.Logger) error {
 		return usageError{err.Error()}
 	}
 	defer closeLogged(log, "fetcher", f.Close)
-	d, m, err := startupManifest(c, f, st, log)
+	d, m, keep, err := startupManifest(c, f, st, log)
 	if err != nil {
 		return err
 	}
+	kept := make(chan struct{}) // closed once the cache has the manifest
+	go func() { keep(); close(kept) }()
+	defer func() { <-kept }() // before the cache closes
 	limit := newMemoryLimit(c.memoryCache, m.PieceSize, len(m.Entries), log)
 	limitSet, stopLimit, limitDone := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	go func() { limit.run(limitSet, stopLimit); close(limitDone) }()
@@ -223,6 +226,7 @@ func mount(c mountConfig, log *logrus.Logger) error {
 		return err
 	}
 	<-limitSet
+	<-kept
 	fmt.Printf("mounted %s at %s\n", d, c.mountpoint)
 	log.WithFields(logrus.Fields{"manifest": d, "origin": c.origin, "entries": len(m.Entries)}).Info("mounted")
 	err = serveUntilUnmounted(srv, c.mountpoint, sigs, f, r, log)
@@ -238,14 +242,14 @@ func mount(c mountConfig, log *logrus.Logger) error {
 	return nil
 }
 
-// startupManifest is loadManifest with SIGINT and SIGTERM ending it, so
+// startupManifest is findManifest with SIGINT and SIGTERM ending it, so
 // that a mount waiting on a slow or silent origin at start can be stopped
 // like publish and verify; once mounted, serveUntilUnmounted takes the
 // signals over.
-func startupManifest(c mountConfig, f *fetch.Fetcher, st *store.Store, log logrus.FieldLogger) (meta.Digest, *meta.Manifest, error) {
+func startupManifest(c mountConfig, f *fetch.Fetcher, st *store.Store, log logrus.FieldLogger) (meta.Digest, *meta.Manifest, func(), error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return loadManifest(ctx, c, f, st, log)
+	return findManifest(ctx, c, f, st, log)
 }
 
 func closeLogged(log logrus.FieldLogger, what string, close func() error) {
