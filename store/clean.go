@@ -83,19 +83,15 @@ func (s *Store) quiescent() bool {
 
 // recordedScan is scan for a directory that closed cleanly: what the
 // records of area a say is on disk, read from the database alone, with
-// no directory read and no stat.
+// no directory read and no stat, and no path (see found).
 func (s *Store) recordedScan(a area) (scanned, error) {
 	sc := scanned{files: make(map[meta.Digest]found), partials: make(map[meta.Digest]found)}
-	path := s.piecePath
-	if a.bucket == BucketManifests {
-		path = s.manifestPath
-	}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		err := tx.Bucket([]byte(a.bucket)).ForEach(func(k, v []byte) error {
 			// A malformed record is left out, as a file it named would
 			// be, and matchRecords drops it.
 			if d, size, ok := parseRecord(k, v); ok {
-				sc.files[d] = found{path: path(d), size: size}
+				sc.files[d] = found{size: size}
 			}
 			return nil
 		})
@@ -105,7 +101,7 @@ func (s *Store) recordedScan(a area) (scanned, error) {
 		return tx.Bucket([]byte(BucketPartial)).ForEach(func(k, v []byte) error {
 			if have, ok := decodePartial(v); ok && len(k) == len(meta.Digest{}) {
 				d := meta.Digest(k)
-				sc.partials[d] = found{path: s.partialPath(d), size: have.size}
+				sc.partials[d] = found{size: have.size}
 			}
 			return nil
 		})

@@ -95,10 +95,18 @@
 // # Clean close
 //
 // The scan costs a directory read per fan-out directory and an lstat per
-// file, at every start: with a cold page cache, Open took 5 ms with 17
-// pieces and 33 ms with 256 here, against 2.2 and 6.2 ms without it, and
-// it grows with the cache. It looks for what a crash leaves, and a clean
-// close leaves none of it, so it is skipped after one.
+// file, at every start, and it grows with the cache. It looks for what a
+// crash leaves, and a clean close leaves none of it, so it is skipped
+// after one. Open also reads the database file once, in file order, before
+// checking it, so that the check's walk of every page through bbolt's map
+// (in B+tree order, one 4 KiB fault at a time) finds it in the page cache.
+// With a cold page cache, on synthetic caches of 4 MiB pieces here (the
+// database 40 MB at 25,600 pieces; medians of 5 to 7):
+//
+//	pieces   before          scanning   clean close
+//	   256    25.7 ms         25 ms        4.0 ms
+//	 4,096     142 ms         89 ms       17.6 ms
+//	25,600     840 ms        524 ms         72 ms
 //
 // Close marks the directory clean when no Writer or Part is open and no
 // removal the store attempted has failed: it records, in bucket clean, the

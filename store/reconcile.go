@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -28,10 +29,12 @@ type area struct {
 	// partials says the directories hold partial files, <name>.blocks,
 	// too (see "Partial pieces").
 	partials bool
+	// path returns the file of the object with digest d.
+	path func(d meta.Digest) string
 }
 
 func (s *Store) pieceArea() area {
-	return area{bucket: BucketPieces, dirs: s.pieceDirs, parse: parsePieceName, partials: true}
+	return area{bucket: BucketPieces, dirs: s.pieceDirs, parse: parsePieceName, partials: true, path: s.piecePath}
 }
 
 // pieceDirs returns pieces/ and its fan-out directories.
@@ -57,7 +60,7 @@ func parsePieceName(dir, name string) (meta.Digest, bool) {
 
 func (s *Store) manifestArea() area {
 	dirs := func() ([]string, error) { return []string{filepath.Join(s.dir, manifestsDir)}, nil }
-	return area{bucket: BucketManifests, dirs: dirs, parse: parseManifestName}
+	return area{bucket: BucketManifests, dirs: dirs, parse: parseManifestName, path: s.manifestPath}
 }
 
 func parseManifestName(_, name string) (meta.Digest, bool) {
@@ -66,7 +69,10 @@ func parseManifestName(_, name string) (meta.Digest, bool) {
 	return d, ok && err == nil
 }
 
-// found is a file named by a digest, found on disk.
+// found is a file named by a digest, found on disk; or, from the records
+// of a directory closed cleanly, with no path (the area's path names it:
+// most such files are never removed, and making a path costs more than
+// reading the record).
 type found struct {
 	path string
 	size int64
@@ -184,8 +190,8 @@ func (s *Store) settleArea(a area, sc scanned, t tally, fresh bool) (map[meta.Di
 	if err != nil {
 		return nil, fmt.Errorf("check %s records: %w", a.bucket, err)
 	}
-	for _, f := range onDisk {
-		s.remove(f.path)
+	for d, f := range onDisk {
+		s.remove(cmp.Or(f.path, a.path(d)))
 		t.unrecorded++
 	}
 	s.logTally(a.bucket, t)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -50,8 +51,8 @@ func (s *Store) reconcilePartials(complete map[meta.Digest]int64, onDisk map[met
 		return nil, fmt.Errorf("check %s records: %w", BucketPartial, err)
 	}
 	t := tally{kept: len(kept), dropped: len(bad), finished: finished}
-	for _, f := range onDisk {
-		s.remove(f.path)
+	for d, f := range onDisk {
+		s.remove(cmp.Or(f.path, s.partialPath(d)))
 		t.unrecorded++
 	}
 	s.logTally(BucketPartial, t)
@@ -151,7 +152,7 @@ func (s *Store) caughtCompletions(sc scanned) ([]caught, error) {
 			}
 			d := meta.Digest(k)
 			if f, ok := sc.files[d]; ok && f.size == have.size {
-				found = append(found, caught{d: d, size: have.size, path: f.path})
+				found = append(found, caught{d: d, size: have.size, path: cmp.Or(f.path, s.piecePath(d))})
 			}
 			return nil
 		})
