@@ -121,6 +121,11 @@
 // the next Open scans. A process that only reads writes nothing at Close
 // when no access time moved, and the mark stays valid.
 //
+// A version that knows nothing of the mark spoils it with its first
+// commit; one that crashes before committing anything can leave only files
+// that no record names (a .part, a .blocks, a piece renamed into place),
+// which are never read and which the next scan removes.
+//
 // What the mark trusts is the database; damage to the files while the
 // directory was closed (a file deleted, truncated, extended or changed) is
 // met by the read that reaches it, as in "Damage", and never served. A file
