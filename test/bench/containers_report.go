@@ -54,7 +54,7 @@ func (c *ctrBench) ctrMethodNotes() []string {
 			strings.Join(debootstrapArgs, " "), c.cfg.rootfsDir),
 		fmt.Sprintf("start: `piecefs mount --bundle DIR ORIGIN MNT -- %s` started → its ready line, printed once the mount has written DIR/config.json → `runc run -b DIR` → the program's line on runc's stdout; the time is from starting the mount to that line. Local: the same config.json with its root the debootstrap tree, from starting runc to the line",
 			strings.Join(ctrProgram[:2], " ")+" '…'"),
-		"piecefs built as README.md builds it (`go build " + strings.Join(releaseFlags, " ") + "`)",
+		"piecefs built as README.md builds it (`go build -trimpath -ldflags='-s -w'`, releaseFlags)",
 		"cold: empty cache, new mount process, page cache dropped before it starts; warm: the cache a cold start of the same tag filled (the recording run), new mount process, page cache dropped; local: page cache dropped before runc starts",
 		"prefetch list: a cold start of the image with `mount --record`, then `piecefs import --prefetch` of that list under a new tag, whose cold starts replay it in the background from before the ready line (once the manifest is decoded)",
 		fmt.Sprintf("origin bytes: separate runs through a TCP relay that counts what the origin sends (headers included), from the mount's start until the origin has been quiet for %v after the container exited, so what a prefetch fetches after the output counts; the bytes the start reads: the recorded list's lengths", fetchedQuiet),
